@@ -1,0 +1,256 @@
+"""The cluster state and the commands that change it: pure, deterministic, never raising.
+
+`ClusterState` is what Raft replicates. Every replica applies the same commands in the
+same order and must end in the same state, so nothing here reads a clock, draws a random
+number or does I/O: the API stamps each command with the time, a fresh UID and a client
+request id before it enters the log. An exception here would wedge pysyncobj's apply
+loop, so `apply` turns every failure, including a malformed command, into an error value.
+
+A command is a plain dict: `{"op": "create"|"update"|"delete"|"lease", "rid": ...}` plus
+the op's arguments (see the `_op_*` methods). A result is `{"ok": True, "object": ...}`
+or `{"ok": False, "reason": <Kubernetes StatusReason>, "message": ...}`.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+
+logger = logging.getLogger(__name__)
+
+# Bounded so a snapshot stays small; large enough that a client retrying within a few
+# seconds, or a watcher a few seconds behind, still finds what it needs.
+REQUEST_MEMORY = 10000
+CHANGE_LOG_SIZE = 10000
+
+NAMESPACE_KIND = "Namespace"
+
+
+def ok(obj: dict | None = None) -> dict:
+    return {"ok": True, "object": obj}
+
+
+def error(reason: str, message: str) -> dict:
+    return {"ok": False, "reason": reason, "message": message}
+
+
+class CommandError(Exception):
+    """An invalid command or unmet precondition; `apply` turns it into an error value."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def _describe(kind: str, namespace: str, name: str) -> str:
+    return f'{kind} "{name}"' + (f' in namespace "{namespace}"' if namespace else "")
+
+
+def _text(value, what: str, allow_empty: bool = False) -> str:
+    if not isinstance(value, str) or (not value and not allow_empty):
+        raise CommandError("BadRequest", f"{what} must be a non-empty string")
+    return value
+
+
+def _object_key(obj) -> tuple[str, str, str]:
+    """(kind, namespace, name) of an object, checking just enough shape to store it."""
+    if not isinstance(obj, dict):
+        raise CommandError("BadRequest", "object must be a mapping")
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        raise CommandError("BadRequest", "object.metadata must be a mapping")
+    kind = _text(obj.get("kind"), "object.kind")
+    name = _text(meta.get("name"), "object.metadata.name")
+    namespace = _text(meta.get("namespace", ""), "object.metadata.namespace", allow_empty=True)
+    return kind, namespace, name
+
+
+def _resource_version(value) -> int | None:
+    """A precondition resourceVersion: None or "" means unconditional."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    raise CommandError("BadRequest", f"resourceVersion {value!r} is not a number")
+
+
+class ClusterState:
+    """Every object of the cluster, the change log for watches and the request memory.
+
+    Stored objects are never mutated in place (a change stores a new dict), so a reader
+    may hold a reference returned by `get`/`list` without copying.
+    """
+
+    def __init__(self) -> None:
+        self.revision = 0
+        self.objects: dict[str, dict[tuple[str, str], dict]] = {}
+        self.changes: collections.deque = collections.deque(maxlen=CHANGE_LOG_SIZE)
+        self.requests: collections.OrderedDict = collections.OrderedDict()
+        self.lease: dict | None = None
+
+    # -- applying commands ------------------------------------------------------------
+
+    def apply(self, command) -> dict:
+        """Apply one command once: a request id seen before returns its first result."""
+        try:
+            if not isinstance(command, dict):
+                raise CommandError("BadRequest", "command must be a mapping")
+            rid = command.get("rid")
+            if rid is not None and not isinstance(rid, str):
+                raise CommandError("BadRequest", "rid must be a string")
+            if rid and rid in self.requests:
+                return self.requests[rid]
+            handler = self._OPS.get(command.get("op")) if isinstance(command.get("op"), str) else None
+            if handler is None:
+                raise CommandError("BadRequest", f"unknown command {command.get('op')!r}")
+            result = handler(self, command)
+        except CommandError as exc:
+            result = error(exc.reason, exc.message)
+            rid = command.get("rid") if isinstance(command, dict) else None
+        except Exception as exc:  # pysyncobj wedges if anything escapes; a bug shows here
+            logger.exception("command failed")
+            return error("InternalError", f"command failed: {exc.__class__.__name__}")
+        if rid and isinstance(rid, str):
+            self._remember(rid, result)
+        return result
+
+    def apply_batch(self, commands) -> list[dict]:
+        """Apply a batch (one Raft entry); an empty batch is the read barrier's no-op."""
+        if not isinstance(commands, (list, tuple)):
+            return [error("BadRequest", "a batch must be a list of commands")]
+        return [self.apply(command) for command in commands]
+
+    def _remember(self, rid: str, result: dict) -> None:
+        self.requests[rid] = result
+        while len(self.requests) > REQUEST_MEMORY:
+            self.requests.popitem(last=False)
+
+    def _op_create(self, command: dict) -> dict:
+        """Args: object, uid, now. Fails if the name is taken or its namespace is missing."""
+        obj = command.get("object")
+        kind, namespace, name = _object_key(obj)
+        uid = _text(command.get("uid"), "uid")
+        now = _text(command.get("now"), "now")
+        if self._find(kind, namespace, name) is not None:
+            raise CommandError("AlreadyExists", f"{_describe(kind, namespace, name)} already exists")
+        if namespace and self._find(NAMESPACE_KIND, "", namespace) is None:
+            raise CommandError("NotFound", f'namespace "{namespace}" not found')
+        stored = dict(obj)
+        stored["metadata"] = {**obj["metadata"], "uid": uid, "creationTimestamp": now}
+        return ok(self._store("ADDED", kind, namespace, name, stored))
+
+    def _op_update(self, command: dict) -> dict:
+        """Args: object, now. Compare-and-swap on metadata.resourceVersion when it is set."""
+        obj = command.get("object")
+        kind, namespace, name = _object_key(obj)
+        _text(command.get("now"), "now")
+        current = self._find(kind, namespace, name)
+        if current is None:
+            raise CommandError("NotFound", f"{_describe(kind, namespace, name)} not found")
+        self._check_preconditions(current, obj["metadata"].get("resourceVersion"),
+                                  obj["metadata"].get("uid"), kind, namespace, name)
+        stored = dict(obj)
+        stored["metadata"] = {
+            **obj["metadata"],
+            "uid": current["metadata"]["uid"],
+            "creationTimestamp": current["metadata"]["creationTimestamp"],
+            "resourceVersion": current["metadata"]["resourceVersion"],
+        }
+        if stored == current:  # no new version, no watch event: "unchanged"
+            return ok(current)
+        return ok(self._store("MODIFIED", kind, namespace, name, stored))
+
+    def _op_delete(self, command: dict) -> dict:
+        """Args: kind, namespace, name, optional resourceVersion/uid preconditions.
+
+        Deleting a namespace deletes everything in it, in the same command.
+        """
+        kind = _text(command.get("kind"), "kind")
+        namespace = _text(command.get("namespace", ""), "namespace", allow_empty=True)
+        name = _text(command.get("name"), "name")
+        current = self._find(kind, namespace, name)
+        if current is None:
+            raise CommandError("NotFound", f"{_describe(kind, namespace, name)} not found")
+        self._check_preconditions(current, command.get("resourceVersion"), command.get("uid"),
+                                  kind, namespace, name)
+        if kind == NAMESPACE_KIND:
+            for member_kind, member_ns, member_name in self._keys_in_namespace(name):
+                self._remove(member_kind, member_ns, member_name)
+        return ok(self._remove(kind, namespace, name))
+
+    def _op_lease(self, command: dict) -> dict:
+        """Args: holder, term, now (seconds). The leader's proof that it still leads.
+
+        The loops act only while their lease, committed in their own term, is recent.
+        """
+        holder = _text(command.get("holder"), "holder")
+        term, now = command.get("term"), command.get("now")
+        if not isinstance(term, int) or isinstance(term, bool):
+            raise CommandError("BadRequest", "term must be an integer")
+        if not isinstance(now, (int, float)) or isinstance(now, bool):
+            raise CommandError("BadRequest", "now must be a number")
+        if self.lease is not None and term < self.lease["term"]:
+            raise CommandError("Conflict", f"lease is held in a later term {self.lease['term']}")
+        self.lease = {"holder": holder, "term": term, "renewed": now}
+        return ok(dict(self.lease))
+
+    _OPS = {"create": _op_create, "update": _op_update, "delete": _op_delete, "lease": _op_lease}
+
+    def _check_preconditions(self, current: dict, resource_version, uid,
+                             kind: str, namespace: str, name: str) -> None:
+        expected = _resource_version(resource_version)
+        if expected is not None and expected != int(current["metadata"]["resourceVersion"]):
+            raise CommandError(
+                "Conflict",
+                f"the object has been modified: {_describe(kind, namespace, name)} is at "
+                f"resourceVersion {current['metadata']['resourceVersion']}, not {expected}; "
+                "read it again and retry")
+        if uid not in (None, "") and uid != current["metadata"]["uid"]:
+            raise CommandError("Conflict", f"{_describe(kind, namespace, name)} has another uid")
+
+    def _store(self, event: str, kind: str, namespace: str, name: str, obj: dict) -> dict:
+        self.revision += 1
+        obj["metadata"]["resourceVersion"] = str(self.revision)
+        self.objects.setdefault(kind, {})[(namespace, name)] = obj
+        self.changes.append((self.revision, event, obj))
+        return obj
+
+    def _remove(self, kind: str, namespace: str, name: str) -> dict:
+        removed = self.objects[kind].pop((namespace, name))
+        if not self.objects[kind]:
+            del self.objects[kind]
+        self.revision += 1
+        # The DELETED event carries the last state with the deletion's own version, as
+        # Kubernetes does, so a watcher can resume from it.
+        final = {**removed, "metadata": {**removed["metadata"], "resourceVersion": str(self.revision)}}
+        self.changes.append((self.revision, "DELETED", final))
+        return final
+
+    def _find(self, kind: str, namespace: str, name: str) -> dict | None:
+        return self.objects.get(kind, {}).get((namespace, name))
+
+    def _keys_in_namespace(self, namespace: str) -> list[tuple[str, str, str]]:
+        return [(kind, ns, name) for kind, by_key in self.objects.items()
+                for ns, name in by_key if ns == namespace]
+
+    # -- reading ----------------------------------------------------------------------
+
+    def get(self, kind: str, namespace: str, name: str) -> dict | None:
+        return self._find(kind, namespace, name)
+
+    def list(self, kind: str, namespace: str | None = None) -> list[dict]:
+        """Objects of a kind, in one namespace or (None) in all, sorted by namespace/name."""
+        by_key = self.objects.get(kind, {})
+        return [by_key[key] for key in sorted(by_key) if namespace is None or key[0] == namespace]
+
+    def changes_since(self, revision: int) -> list[tuple[int, str, dict]] | None:
+        """Change events after `revision`, or None if some were already dropped (410 Gone)."""
+        if revision >= self.revision:
+            return []
+        oldest = self.changes[0][0] if self.changes else self.revision + 1
+        if revision + 1 < oldest:
+            return None
+        return [change for change in self.changes if change[0] > revision]

@@ -1,0 +1,112 @@
+"""Commit commands through Raft from asyncio: batching, retries, deadlines, read barriers.
+
+pysyncobj is synchronous and calls back on its tick thread; the HTTP API runs on an
+asyncio loop. This is the bridge. Commands submitted during one loop iteration share
+one Raft entry, which is what makes the API's write rate close to pysyncobj's raw rate.
+A read barrier is an empty batch: once it is applied locally, every write committed
+before it is visible here, on a follower as on the leader.
+
+A command may commit even though its caller saw a failure (leader change, timeout), so
+retries reuse the command's request id and the state machine applies it only once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from pysyncobj import FAIL_REASON
+
+from raftkube.errors import UserError
+from raftkube.state.store import FAILURE_NAMES, Store
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE = {FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER, FAIL_REASON.DISCARDED,
+             FAIL_REASON.NOT_LEADER, FAIL_REASON.LEADER_CHANGED, FAIL_REASON.UNKNOWN_OUTCOME}
+
+
+class NoQuorum(UserError):
+    """The masters could not commit in time: no leader, or no majority reachable."""
+
+
+class Committer:
+    """Batches concurrent commands into single replicated calls on one event loop."""
+
+    def __init__(self, store: Store, attempt_timeout: float = 1.5, deadline: float = 6.0):
+        self._store = store
+        self._attempt_timeout = attempt_timeout
+        self._deadline = deadline
+        self._pending: list[tuple[dict | None, asyncio.Future]] = []
+        self._flush_scheduled = False
+
+    async def run(self, command: dict) -> dict:
+        """Commit one command (it must carry a request id) and return its result."""
+        return await self._commit(command)
+
+    async def barrier(self) -> None:
+        """Return once every write committed before this call is applied locally."""
+        await self._commit(None)
+
+    async def _commit(self, command: dict | None) -> dict | None:
+        give_up = time.monotonic() + self._deadline
+        backoff = 0.05
+        while True:
+            loop = asyncio.get_running_loop()
+            future = loop.create_future()
+            self._pending.append((command, future))
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                loop.call_soon(self._flush)
+            remaining = give_up - time.monotonic()
+            try:
+                return await asyncio.wait_for(future, min(self._attempt_timeout, max(remaining, 0.01)))
+            except asyncio.TimeoutError:
+                reason = "timed out"
+            except _Retry as retry:
+                reason = retry.reason
+            if time.monotonic() + backoff >= give_up:
+                raise NoQuorum(f"the masters did not commit within {self._deadline:.0f}s "
+                               f"({reason}); no leader or no majority reachable")
+            logger.debug("retrying commit: %s", reason)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 0.4)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        batch, self._pending = self._pending, []
+        batch = [(command, future) for command, future in batch if not future.done()]
+        if not batch:
+            return
+        loop = asyncio.get_running_loop()
+        commands = [command for command, _ in batch if command is not None]
+
+        def on_result(results, failure) -> None:
+            # Runs on pysyncobj's tick thread: hand over to the loop, never raise here.
+            try:
+                loop.call_soon_threadsafe(self._resolve, batch, results, failure)
+            except RuntimeError:
+                pass  # the loop is closed: the master is shutting down
+
+        self._store.submit(commands, on_result)
+
+    @staticmethod
+    def _resolve(batch, results, failure) -> None:
+        if failure != FAIL_REASON.SUCCESS or not isinstance(results, list):
+            name = FAILURE_NAMES.get(failure, str(failure))
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(_Retry(name.lower().replace("_", " ")))
+            return
+        answers = iter(results)
+        for command, future in batch:
+            answer = next(answers, None) if command is not None else None
+            if not future.done():
+                future.set_result(answer)
+
+
+class _Retry(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason

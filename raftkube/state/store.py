@@ -1,0 +1,166 @@
+"""The Raft-replicated store: one pysyncobj `SyncObj` holding the `ClusterState`.
+
+The state lives in a `SyncObjConsumer` rather than in the SyncObj's own attributes
+because pysyncobj's tick thread may load a snapshot into the object before our
+`__init__` returns; a consumer's `_serialize/_deserialize` are explicit and under our
+lock. The one replicated method, `execute`, applies a batch of commands: the API groups
+concurrent writes (and read barriers) into one Raft entry.
+
+Everything here that blocks takes a timeout or a callback; callbacks run on pysyncobj's
+tick thread and must not block or raise.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
+
+from raftkube.state.commands import ClusterState
+
+logger = logging.getLogger(__name__)
+
+FAILURE_NAMES = {value: name for name, value in vars(FAIL_REASON).items() if name.isupper()}
+
+
+def raft_conf(password: str, data_dir: Path | None, **overrides) -> SyncObjConf:
+    """pysyncobj settings for fast failover (a new leader in ~1-2 s) and persistence."""
+    if not password:
+        raise ValueError("the Raft password must be set: pysyncobj's wire format is pickle")
+    settings = dict(
+        password=password,
+        raftMinTimeout=0.4,
+        raftMaxTimeout=1.4,
+        appendEntriesPeriod=0.05,
+        autoTickPeriod=0.01,
+        connectionRetryTime=0.5,
+        connectionTimeout=1.5,
+        # A deposed leader that cannot reach a quorum steps down after this long; the
+        # loops also fence themselves with the lease, so this is only a backstop.
+        leaderFallbackTimeout=5.0,
+        dynamicMembershipChange=True,
+        commandsWaitLeader=True,
+        logCompactionMinEntries=20000,
+        logCompactionMinTime=300,
+    )
+    if data_dir is not None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        settings.update(journalFile=str(data_dir / "raft.journal"), fullDumpFile=str(data_dir / "raft.dump"))
+    settings.update(overrides)
+    return SyncObjConf(**settings)
+
+
+class _StateConsumer(SyncObjConsumer):
+    """Owns the replicated `ClusterState`; `execute` is the only way it changes."""
+
+    def __init__(self, lock: threading.RLock, on_applied: Callable[[int], None]):
+        # Attributes set before SyncObjConsumer.__init__ are not part of snapshots.
+        self._lock = lock
+        self._on_applied = on_applied
+        super().__init__()
+        self.state = ClusterState()
+
+    @replicated
+    def execute(self, commands) -> list[dict]:
+        with self._lock:
+            results = self.state.apply_batch(commands)
+            revision = self.state.revision
+        try:
+            self._on_applied(revision)
+        except Exception:  # a raise here would wedge pysyncobj's apply loop
+            logger.exception("change listener failed")
+        return results
+
+    def _serialize(self):
+        with self._lock:
+            return {"state": self.state}
+
+    def _deserialize(self, data):
+        with self._lock:
+            self.state = data["state"]
+            revision = self.state.revision
+        try:
+            self._on_applied(revision)
+        except Exception:
+            logger.exception("change listener failed")
+
+
+class Store(SyncObj):
+    """One master's replica of the cluster state.
+
+    `submit` is asynchronous (its callback runs on the tick thread); `read` runs a
+    function over the local state under the lock, for callers that already did a read
+    barrier or accept a possibly stale answer.
+    """
+
+    def __init__(self, self_address: str, peers: list[str], conf: SyncObjConf,
+                 on_applied: Callable[[int], None] | None = None):
+        self._lock = threading.RLock()
+        self._listeners: list[Callable[[int], None]] = []
+        if on_applied is not None:
+            self._listeners.append(on_applied)
+        self._consumer = _StateConsumer(self._lock, self._notify)
+        super().__init__(self_address, [p for p in peers if p != self_address], conf,
+                         consumers=[self._consumer])
+
+    def _notify(self, revision: int) -> None:
+        for listener in list(self._listeners):
+            listener(revision)
+
+    def add_listener(self, listener: Callable[[int], None]) -> None:
+        """Call `listener(revision)` on the tick thread after each applied entry."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[int], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def submit(self, commands: list[dict], callback: Callable[[list[dict] | None, int], None]) -> None:
+        """Replicate a batch; `callback(results, fail_reason)` runs on the tick thread."""
+        self._consumer.execute(commands, callback=callback)
+
+    def read(self, reader: Callable[[ClusterState], object]):
+        with self._lock:
+            return reader(self._consumer.state)
+
+    @property
+    def term(self) -> int:
+        return self.raftCurrentTerm
+
+    @property
+    def is_leader(self) -> bool:
+        return self._isLeader()
+
+    @property
+    def leader_address(self) -> str | None:
+        leader = self._getLeader()
+        return leader.address if leader is not None else None
+
+    def raft_status(self) -> dict:
+        """This replica's view: its state, leader, term, indexes and every member's match."""
+        raw = self.getStatus()
+        members = [self.selfNode.address] + sorted(node.address for node in self.otherNodes)
+        state = {0: "follower", 1: "candidate", 2: "leader"}.get(raw["state"], str(raw["state"]))
+        return {
+            "self": self.selfNode.address,
+            "state": state,
+            "leader": raw["leader"].address if raw["leader"] is not None else None,
+            "term": raw["raft_term"],
+            "commitIndex": raw["commit_idx"],
+            "lastApplied": raw["last_applied"],
+            "hasQuorum": raw["has_quorum"],
+            "ready": self.isReady(),
+            "members": [
+                {
+                    "address": address,
+                    "connected": address == self.selfNode.address
+                    or raw.get(f"partner_node_status_server_{address}") == 2,
+                    "matchIndex": raw["commit_idx"] if address == self.selfNode.address
+                    else raw.get(f"match_idx_server_{address}"),
+                }
+                for address in members
+            ],
+        }
