@@ -17,10 +17,11 @@ def lab() -> None:
 @lab.command()
 @click.option("--nodes", default=3, show_default=True, type=int)
 @click.option("--masters", default=3, show_default=True, type=int)
+@click.option("--no-setup", is_flag=True, help="Bare hosts only: do not run `raftkube setup`.")
 @name_option
-def up(nodes: int, masters: int, name: str) -> None:
+def up(nodes: int, masters: int, no_setup: bool, name: str) -> None:
     """Build the lab (replacing what is left of one with this name); prints the inventory path."""
-    inventory = Lab(name).up(nodes=nodes, masters=masters, echo=click.echo)
+    inventory = Lab(name).up(nodes=nodes, masters=masters, echo=click.echo, setup=not no_setup)
     click.echo(str(inventory))
 
 

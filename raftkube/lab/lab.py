@@ -25,7 +25,7 @@ import docker
 
 from raftkube.errors import UserError
 from raftkube.lab import image, network
-from raftkube.lab.sandbox import RUN_DIR, CGROUP_CONTROLLERS, CGROUP_ROOT, Sandbox, remove_cgroup_tree
+from raftkube.lab.sandbox import CGROUP_ROOT, RUN_DIR, Sandbox, remove_cgroup_tree
 
 log = logging.getLogger(__name__)
 
@@ -91,15 +91,20 @@ class Lab:
         raise LabError(f"lab {self.name!r} has no host {name!r} (hosts: {known})")
 
     def sandbox(self, host: str) -> Sandbox:
-        return Sandbox(self.name, host, self.dir / "hosts" / host / "root")
+        return Sandbox(self.name, host, self.dir / "hosts" / host)
 
     def docker_host(self, host: str) -> str:
         return f"unix://{self.dir / 'hosts' / host / 'docker.sock'}"
 
     # -- up / down --------------------------------------------------------------
 
-    def up(self, nodes: int = 3, masters: int = 3, echo: Callable[[str], None] = print) -> Path:
-        """Build the lab from nothing (removing leftovers of one with this name first)."""
+    def up(self, nodes: int = 3, masters: int = 3, echo: Callable[[str], None] = print,
+           setup: bool = True) -> Path:
+        """Build the lab from nothing (removing leftovers of one with this name first).
+
+        With `setup`, `raftkube setup` then prepares the hosts and starts the masters,
+        exactly as on real hosts; without it the lab is bare hosts (to test setup itself).
+        """
         if nodes < 0 or masters < 0 or nodes > 150 or masters > 89:
             raise LabError("a lab has 0-89 masters and 0-150 nodes")
         _require_tools()
@@ -120,7 +125,7 @@ class Lab:
         self._write_inventory(hosts)
         echo(f"lab {self.name}: {masters} masters, {nodes} nodes on {subnet}.0/24 "
              f"up in {time.monotonic() - started:.1f}s")
-        if masters:
+        if setup and masters:
             from raftkube.setup import setup_cluster
 
             setup_cluster(str(self.inventory_path), echo)
@@ -136,8 +141,9 @@ class Lab:
             names |= {p.name for p in hosts_dir.iterdir()}
         for name in sorted(names):
             self.sandbox(name).destroy()
-        for controller in CGROUP_CONTROLLERS:
-            remove_cgroup_tree(CGROUP_ROOT / controller / "raftkube-lab" / self.name)
+        # dockerd made cgroups for its containers in every hierarchy, not only ours.
+        for tree in CGROUP_ROOT.glob(f"*/raftkube-lab/{self.name}"):
+            remove_cgroup_tree(tree)
         network.delete_link(self.bridge)
         shutil.rmtree(RUN_DIR / self.name, ignore_errors=True)
         if self.dir.exists():
@@ -175,7 +181,7 @@ class Lab:
     def _create_host(self, host: LabHost) -> None:
         sandbox = self.sandbox(host.name)
         host_dir = self.dir / "hosts" / host.name
-        (host_dir / "root").mkdir(parents=True)
+        host_dir.mkdir(parents=True)
         network.create_netns(sandbox.netns_name)
         sandbox.create_namespaces()
         sandbox.create_cgroups()
@@ -192,7 +198,9 @@ class Lab:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
         sandbox.spawn([SSHD, "-D", "-e", "-f", str(host_dir / "sshd_config")], host_dir / "sshd.log")
         if host.role == "node":
+            # The engine's exec root is the host's /run: a boot starts with it empty.
             exec_root = RUN_DIR / self.name / f"{host.name}.docker"
+            shutil.rmtree(exec_root, ignore_errors=True)
             sandbox.spawn([
                 DOCKERD, "--data-root", str(host_dir / "docker"), "--exec-root", str(exec_root),
                 "-H", self.docker_host(host.name), "--pidfile", str(host_dir / "docker.pid"),
@@ -210,7 +218,7 @@ class Lab:
                 client.close()
             if rootfs is not None:
                 image.import_busybox(self.docker_host(host.name), rootfs)
-        start_master = host_dir / "root" / "master" / "start"
+        start_master = sandbox.private_source("/var/lib/raftkube") / "master" / "start"
         if start_master.exists():
             # A master installed by `raftkube setup` comes back at boot, as its service would.
             sandbox.spawn([str(Path("/var/lib/raftkube/master/start"))], host_dir / "boot.log")
@@ -232,7 +240,7 @@ class Lab:
     def stop(self, name: str) -> None:
         """Kill everything on the host at once (sshd, dockerd, containers, a master)."""
         self.host(name)
-        self.sandbox(name).kill_all()
+        self.sandbox(name).power_off()
 
     def start(self, name: str) -> None:
         """Power the host back on: its disk (/var/lib/raftkube, Docker's data) is as it was."""
@@ -240,6 +248,7 @@ class Lab:
         sandbox = self.sandbox(name)
         if sandbox.pids():
             raise LabError(f"lab host {name} is running; stop it first")
+        sandbox.create_namespaces()
         self._boot(host)
 
     def partition(self, name: str) -> None:

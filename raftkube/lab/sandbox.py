@@ -22,16 +22,18 @@ RUN_DIR = Path("/run/raftkube-lab")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # pids tracks every process; freezer stops them forking while we kill them.
 CGROUP_CONTROLLERS = ("pids", "freezer")
-PRIVATE_DIR = "/var/lib/raftkube"
+# What a real host has of its own and the machine's filesystem must not share between
+# lab hosts: raftkube's state, and /etc/docker (dockerd derives its engine ID from a key there).
+PRIVATE_DIRS = ("/var/lib/raftkube", "/etc/docker")
 
 
 class Sandbox:
     """The kernel objects that make one lab host: netns, mount ns file, cgroups."""
 
-    def __init__(self, lab: str, host: str, private_dir: Path):
+    def __init__(self, lab: str, host: str, host_dir: Path):
         self.lab = lab
         self.host = host
-        self.private_dir = private_dir
+        self.host_dir = host_dir
         self.netns_name = f"rk-{lab}-{host}"
         self.netns_path = NETNS_DIR / self.netns_name
         self.mntns_path = RUN_DIR / lab / f"{host}.mnt"
@@ -41,20 +43,25 @@ class Sandbox:
     # -- creation ---------------------------------------------------------------
 
     def create_namespaces(self) -> None:
-        """Persistent mount and UTS namespaces: /var/lib/raftkube is this host's own dir,
-        and `hostname` says the host's name."""
+        """Persistent mount and UTS namespaces: the PRIVATE_DIRS are this host's own
+        (under host_dir), and `hostname` says the host's name."""
         _ensure_private_run_dir()
         self.mntns_path.parent.mkdir(parents=True, exist_ok=True)
         self.mntns_path.touch()
         self.utsns_path.touch()
-        self.private_dir.mkdir(parents=True, exist_ok=True)
-        Path(PRIVATE_DIR).mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            ["unshare", f"--mount={self.mntns_path}", f"--uts={self.utsns_path}", "--propagation", "private",
-             "mount", "--bind", str(self.private_dir), PRIVATE_DIR],
-            check=True, capture_output=True, text=True,
-        )
+        subprocess.run(["unshare", f"--mount={self.mntns_path}", f"--uts={self.utsns_path}",
+                        "--propagation", "private", "true"], check=True)
+        for target in PRIVATE_DIRS:
+            source = self.private_source(target)
+            source.mkdir(parents=True, exist_ok=True)
+            Path(target).mkdir(parents=True, exist_ok=True)
+            subprocess.run(["nsenter", f"--mount={self.mntns_path}", "mount", "--bind", str(source), target],
+                           check=True, capture_output=True, text=True)
         subprocess.run(["nsenter", f"--uts={self.utsns_path}", "hostname", self.host], check=True)
+
+    def private_source(self, target: str) -> Path:
+        """Where this host's own copy of a PRIVATE_DIRS entry lives on the machine."""
+        return self.host_dir / "root" / target.strip("/").replace("/", "_")
 
     def create_cgroups(self) -> None:
         for controller in CGROUP_CONTROLLERS:
@@ -119,19 +126,23 @@ class Sandbox:
         if frozen:
             _write_quietly(freezer, "THAWED")
 
-    # -- removal ----------------------------------------------------------------
-
-    def destroy(self) -> None:
-        """Remove the namespaces and cgroups; processes must be gone (see kill_all)."""
+    def power_off(self) -> None:
+        """Kill everything and drop the mount namespace: its mounts vanish as at a reboot."""
         self.kill_all()
         for ns_file in (self.mntns_path, self.utsns_path):
             if ns_file.exists():
                 subprocess.run(["umount", str(ns_file)], capture_output=True)
                 ns_file.unlink(missing_ok=True)
+
+    # -- removal ----------------------------------------------------------------
+
+    def destroy(self) -> None:
+        """Remove the namespaces and cgroups, killing whatever still runs."""
+        self.power_off()
         if self.netns_path.exists():
             subprocess.run(["ip", "netns", "delete", self.netns_name], capture_output=True)
-        for controller in CGROUP_CONTROLLERS:
-            remove_cgroup_tree(CGROUP_ROOT / controller / self.cgroup)
+        for tree in CGROUP_ROOT.glob(f"*/{self.cgroup}"):
+            remove_cgroup_tree(tree)
 
 
 def remove_cgroup_tree(path: Path) -> None:
