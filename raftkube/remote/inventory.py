@@ -373,3 +373,32 @@ class _Parser:
             raft_port=port("raftkube_raft_port", DEFAULT_RAFT_PORT),
             docker_host=text(get("raftkube_docker_host"), DEFAULT_DOCKER_HOST),
         )
+
+
+# Inventory-level settings: meaningless on a host line, and relative to the original file.
+_INVENTORY_LEVEL = {"raftkube_token_file", "raftkube_known_hosts"}
+
+
+def render_inventory(hosts: list[Host], key_files: dict[str, str] | None = None) -> str:
+    """An equivalent inventory with every merged variable written inline on its host.
+
+    What `raftkube setup` copies to the masters: self-contained (no group vars to get
+    wrong), with the ssh key paths replaced by `key_files` (local path -> host path).
+    Inline values are Python literals, so types survive a round trip through
+    `load_inventory`.
+    """
+    key_files = key_files or {}
+    lines = ["# Written by `raftkube setup` from the cluster's inventory; setup rewrites it.", ""]
+    for group in ("masters", "nodes"):
+        lines.append(f"[{group}]")
+        for host in (h for h in hosts if group in h.groups):
+            assigned = {k: v for k, v in host.vars.items() if k not in _INVENTORY_LEVEL}
+            if host.key_file is not None:
+                for key in ("ansible_ssh_private_key_file", "ansible_private_key_file"):
+                    assigned.pop(key, None)
+                assigned["ansible_ssh_private_key_file"] = key_files.get(host.key_file, host.key_file)
+            assigned.setdefault("ansible_host", host.address)
+            tokens = [host.name, *(f"{k}={v!r}" for k, v in assigned.items())]
+            lines.append(" ".join(shlex.quote(t) for t in tokens))
+        lines.append("")
+    return "\n".join(lines)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from raftkube.remote.inventory import InventoryError, expand_host_range, load_inventory
+from raftkube.remote.inventory import InventoryError, expand_host_range, load_inventory, render_inventory
 
 
 def write(tmp_path: Path, text: str, name: str = "hosts.ini") -> Path:
@@ -201,3 +201,31 @@ def test_example_inventory_parses():
     inv = load_inventory(example)
     assert len(inv.masters) == 3
     assert len(inv.nodes) >= 3
+
+
+def test_render_round_trips_hosts(tmp_path):
+    source = write(
+        tmp_path,
+        """
+[masters]
+m1 ansible_host=10.0.0.1 raftkube_api_port=8443 note="it's a \\"quoted\\" $value"
+[nodes]
+n[1:2] raftkube_cpu=4
+[nodes:vars]
+raftkube_memory=8Gi
+[all:vars]
+ansible_ssh_private_key_file=keys/id
+raftkube_token_file=elsewhere/token
+""",
+    )
+    inv = load_inventory(source)
+    copy = write(tmp_path, render_inventory(list(inv.hosts.values()), {str(tmp_path / "keys/id"): "/k/id"}), "copy.ini")
+    again = load_inventory(copy)
+    assert list(again.hosts) == ["m1", "n1", "n2"]
+    for name, host in inv.hosts.items():
+        other = again.host(name)
+        assert (other.address, other.port, other.api_port, other.groups) == (host.address, host.port, host.api_port, host.groups)
+        assert other.key_file == "/k/id"
+    assert again.host("m1").vars["note"] == "it's a \"quoted\" $value"
+    assert again.host("n2").vars["raftkube_cpu"] == 4 and again.host("n2").vars["raftkube_memory"] == "8Gi"
+    assert again.token_path == tmp_path / "copy.ini.token"
