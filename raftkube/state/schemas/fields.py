@@ -1,0 +1,275 @@
+"""Field types and checks shared by every schema, worded like Kubernetes' errors.
+
+marshmallow's stock fields are lenient where Kubernetes is strict (`"80"` for an int,
+`"yes"` for a bool), and their messages read like Python's. These subclasses reject what
+the API server rejects and say so in Kubernetes' words; `objects.validate` prefixes each
+message with its field path.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields
+
+from raftkube.state import names
+from raftkube.state.quantity import QuantityError, parse_quantity
+
+
+class _Messages:
+    """Kubernetes' wording for the errors every field can raise."""
+
+    default_error_messages = {
+        "required": "required value",
+        "null": "must not be null",
+        "validator_failed": "invalid value",
+    }
+
+
+class Str(_Messages, fields.String):
+    default_error_messages = {"invalid": "must be a string"}
+
+
+class Int(_Messages, fields.Integer):
+    """An integer; a string or a bool is refused, as the API server's decoder does."""
+
+    default_error_messages = {"invalid": "must be an integer"}
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(strict=True, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Bool(_Messages, fields.Boolean):
+    """true or false, nothing YAML 1.1 or Python would coerce."""
+
+    default_error_messages = {"invalid": "must be a boolean"}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class List(_Messages, fields.List):
+    default_error_messages = {"invalid": "must be a list"}
+
+
+class Nested(_Messages, fields.Nested):
+    default_error_messages = {"type": "must be an object"}
+
+
+class _Mapping(_Messages, fields.Field):
+    """A JSON object whose keys and values are checked as a whole, one message each."""
+
+    default_error_messages = {"invalid": "must be an object"}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict:
+        if not isinstance(value, Mapping):
+            raise self.make_error("invalid")
+        errors = []
+        result = {}
+        for key, item in value.items():
+            try:
+                result[key] = self.check_item(key, item)
+            except ValidationError as error:
+                errors += error.messages if isinstance(error.messages, list) else [error.messages]
+        if errors:
+            raise ValidationError(errors)
+        return result
+
+    def check_item(self, key: Any, value: Any) -> Any:
+        raise NotImplementedError
+
+
+class Labels(_Mapping):
+    """metadata.labels, nodeSelector, selectors: qualified keys, short plain values."""
+
+    def check_item(self, key: Any, value: Any) -> str:
+        problems = names.qualified_name(key) if isinstance(key, str) else ["must be a string"]
+        if problems:
+            raise ValidationError(f'invalid key "{key}": {"; ".join(problems)}')
+        if not isinstance(value, str):
+            raise ValidationError(
+                f'value of "{key}" must be a string (quote {value!r} in YAML)'
+            )
+        problems = names.label_value(value)
+        if problems:
+            raise ValidationError(f'invalid value "{value}" of "{key}": {"; ".join(problems)}')
+        return value
+
+
+class Annotations(_Mapping):
+    """metadata.annotations: qualified keys, any string values, 256 KiB in all."""
+
+    TOTAL_LIMIT = 256 * 1024
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict:
+        result = super()._deserialize(value, attr, data, **kwargs)
+        size = sum(len(k) + len(v) for k, v in result.items())
+        if size > self.TOTAL_LIMIT:
+            raise ValidationError(f"too long: must have at most {self.TOTAL_LIMIT} bytes")
+        return result
+
+    def check_item(self, key: Any, value: Any) -> str:
+        problems = names.qualified_name(key) if isinstance(key, str) else ["must be a string"]
+        if problems:
+            raise ValidationError(f'invalid key "{key}": {"; ".join(problems)}')
+        if not isinstance(value, str):
+            raise ValidationError(f'value of "{key}" must be a string (quote it in YAML)')
+        return value
+
+
+class StrMap(_Mapping):
+    """A string-to-string map with no rule on the keys (e.g. environment-like data)."""
+
+    def check_item(self, key: Any, value: Any) -> str:
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise ValidationError(f'"{key}": keys and values must be strings')
+        return value
+
+
+class ResourceList(_Mapping):
+    """Resource name -> quantity. Numbers from YAML (`cpu: 1`) are kept as strings."""
+
+    def __init__(self, allowed: Iterable[str] | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.allowed = tuple(allowed) if allowed is not None else None
+
+    def check_item(self, key: Any, value: Any) -> str:
+        if not isinstance(key, str) or names.qualified_name(key):
+            raise ValidationError(f'invalid resource name "{key}"')
+        if self.allowed is not None and key not in self.allowed:
+            raise ValidationError(
+                f'unsupported resource "{key}": supported resources: {_quoted(self.allowed)}'
+            )
+        try:
+            quantity = parse_quantity(value)
+        except QuantityError as error:
+            raise ValidationError(f"{key}: {error}") from None
+        if quantity < 0:
+            raise ValidationError(f"{key}: must be greater than or equal to 0")
+        return value if isinstance(value, str) else repr(value)
+
+
+class IntOrString(_Messages, fields.Field):
+    """A port given as a number or as the name of a container port (targetPort)."""
+
+    default_error_messages = {"invalid": "must be an integer or a string"}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int | str:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise self.make_error("invalid")
+        return value
+
+
+class Timestamp(Str):
+    """An RFC 3339 time such as `2026-11-27T02:40:00Z`, as the store writes them."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            parsed = datetime.datetime.fromisoformat(text)
+        except ValueError:
+            parsed = None
+        if parsed is None or "T" not in text.upper() or parsed.tzinfo is None:
+            raise ValidationError(f'invalid value "{text}": must be an RFC 3339 time with a zone')
+        return text
+
+
+# Validators: each raises marshmallow's ValidationError with Kubernetes' wording.
+
+
+def _quoted(values: Iterable[str]) -> str:
+    return ", ".join(f'"{value}"' for value in values)
+
+
+def one_of(*choices: str) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if value not in choices:
+            raise ValidationError(
+                f'unsupported value "{value}": supported values: {_quoted(choices)}'
+            )
+
+    return check
+
+
+def in_range(low: int, high: int | None = None) -> Callable[[int], None]:
+    def check(value: int) -> None:
+        if high is None and value < low:
+            raise ValidationError(f"must be greater than or equal to {low}")
+        if high is not None and not low <= value <= high:
+            raise ValidationError(f"must be between {low} and {high}, inclusive")
+
+    return check
+
+
+def name_rule(rule: Callable[[str], list[str]]) -> Callable[[str], None]:
+    """Turn a `names` check into a validator naming the bad value."""
+
+    def check(value: str) -> None:
+        problems = rule(value)
+        if problems:
+            raise ValidationError(f'invalid value "{value}": {"; ".join(problems)}')
+
+    return check
+
+
+def not_empty(value: Any) -> None:
+    if not value:
+        raise ValidationError("required value")
+
+
+def ipv4(value: str) -> None:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValidationError(f'invalid value "{value}": must be a valid IPv4 address') from None
+
+
+def ipv4_cidr(value: str) -> None:
+    try:
+        ipaddress.IPv4Network(value)
+    except ValueError:
+        raise ValidationError(
+            f'invalid value "{value}": must be a valid IPv4 CIDR (e.g. 10.244.1.0/24)'
+        ) from None
+
+
+def quantity(value: str) -> None:
+    try:
+        if parse_quantity(value) < 0:
+            raise ValidationError("must be greater than or equal to 0")
+    except QuantityError as error:
+        raise ValidationError(str(error)) from None
+
+
+PORT = in_range(1, 65535)
+PROTOCOL = one_of("TCP", "UDP", "SCTP")
+
+
+class Object(Schema):
+    """A Kubernetes struct: an unknown field is an error, never silently dropped."""
+
+    class Meta:
+        unknown = RAISE
+
+    error_messages = {"unknown": "unknown field", "type": "must be an object"}
+
+
+class Status(Object):
+    """A status struct: written by raftkube's own loops and setup, not by users.
+
+    Known fields are type-checked; unknown ones are kept rather than refused, so a loop
+    that records something new is not wedged by a stale schema.
+    """
+
+    class Meta:
+        unknown = INCLUDE

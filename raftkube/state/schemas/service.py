@@ -1,0 +1,116 @@
+"""Service (a stable virtual IP in front of pods) and Endpoints (the pods behind it)."""
+
+from typing import Any
+
+from marshmallow import ValidationError, post_load, validates_schema
+
+from raftkube.state import names
+from raftkube.state.schemas.fields import (
+    PORT,
+    PROTOCOL,
+    Int,
+    IntOrString,
+    Labels,
+    List,
+    Nested,
+    Object,
+    Status,
+    Str,
+    ipv4,
+    name_rule,
+    one_of,
+)
+from raftkube.state.schemas.meta import ObjectReference, TopLevel
+
+HEADLESS = "None"
+
+
+def _cluster_ip(value: str) -> None:
+    if value in ("", HEADLESS):
+        return
+    ipv4(value)
+
+
+def _target_port(value: int | str) -> None:
+    if isinstance(value, int):
+        PORT(value)
+    else:
+        name_rule(names.port_name)(value)
+
+
+class ServicePort(Object):
+    name = Str(validate=name_rule(names.dns1123_label))
+    protocol = Str(load_default="TCP", validate=PROTOCOL)
+    port = Int(required=True, validate=PORT)
+    targetPort = IntOrString(validate=_target_port)
+
+    @post_load
+    def _target_defaults_to_port(self, data: dict, **kwargs: Any) -> dict:
+        data.setdefault("targetPort", data["port"])
+        return data
+
+
+class ServiceSpec(Object):
+    selector = Labels()
+    ports = List(Nested(ServicePort))
+    clusterIP = Str(validate=_cluster_ip)
+    type = Str(load_default="ClusterIP", validate=one_of("ClusterIP"))
+    sessionAffinity = Str(load_default="None", validate=one_of("None"))
+
+    @validates_schema
+    def _ports_consistent(self, data: dict, **kwargs: Any) -> None:
+        errors = {}
+        ports = data.get("ports", [])
+        if not ports and data.get("clusterIP") != HEADLESS:
+            errors["ports"] = ["required value"]
+        seen_names, seen_ports = set(), set()
+        for index, port in enumerate(ports):
+            name = port.get("name")
+            if len(ports) > 1 and not name:
+                errors[f"ports[{index}].name"] = ["required value when there is more than one port"]
+            elif name in seen_names:
+                errors[f"ports[{index}].name"] = [f'duplicate value "{name}"']
+            seen_names.add(name)
+            key = (port["port"], port["protocol"])
+            if key in seen_ports:
+                errors[f"ports[{index}]"] = [f'duplicate value "{key[0]}/{key[1]}"']
+            seen_ports.add(key)
+        if errors:
+            raise ValidationError(errors)
+
+
+class LoadBalancerStatus(Status):
+    ingress = List(Nested(Status))
+
+
+class ServiceStatus(Status):
+    loadBalancer = Nested(LoadBalancerStatus)
+
+
+class Service(TopLevel):
+    spec = Nested(ServiceSpec, required=True)
+    status = Nested(ServiceStatus)
+
+
+class EndpointAddress(Object):
+    ip = Str(required=True, validate=ipv4)
+    hostname = Str(validate=name_rule(names.dns1123_label))
+    nodeName = Str()
+    targetRef = Nested(ObjectReference)
+
+
+class EndpointPort(Object):
+    name = Str(validate=name_rule(names.dns1123_label))
+    port = Int(required=True, validate=PORT)
+    protocol = Str(load_default="TCP", validate=PROTOCOL)
+    appProtocol = Str()
+
+
+class EndpointSubset(Object):
+    addresses = List(Nested(EndpointAddress))
+    notReadyAddresses = List(Nested(EndpointAddress))
+    ports = List(Nested(EndpointPort))
+
+
+class Endpoints(TopLevel):
+    subsets = List(Nested(EndpointSubset))
