@@ -5,6 +5,8 @@ import uuid
 
 import pytest
 
+OWNER_FILE = "test-owner"  # in a test lab's directory: the pid of the pytest that made it
+
 
 def pytest_collection_modifyitems(config, items):
     if os.geteuid() == 0:
@@ -15,17 +17,33 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def _remove_orphaned_test_labs() -> None:
+    """Labs left by a test run that was killed: their kernel objects outlive it."""
+    from raftkube.lab import Lab
+    from raftkube.lab.lab import LAB_ROOT
+
+    for owner in LAB_ROOT.glob(f"*/{OWNER_FILE}"):
+        pid = int(owner.read_text() or 0)
+        if pid and not os.path.exists(f"/proc/{pid}"):
+            Lab(owner.parent.name).down(quiet=True)
+
+
 @pytest.fixture(scope="session")
 def make_lab():
     """Build labs on demand (unique names, so parallel runs never collide); all removed at the end."""
     from raftkube.lab import Lab
 
+    _remove_orphaned_test_labs()
     made = []
 
     def make(nodes: int = 1, masters: int = 0, setup: bool = True, prefix: str = "t") -> Lab:
         lab = Lab(f"{prefix}{uuid.uuid4().hex[:6]}")
         made.append(lab)
-        lab.up(nodes=nodes, masters=masters, setup=setup, echo=lambda line: None)
+        try:
+            lab.up(nodes=nodes, masters=masters, setup=setup, echo=lambda line: None)
+        finally:
+            if lab.dir.exists():
+                (lab.dir / OWNER_FILE).write_text(str(os.getpid()))
         return lab
 
     yield make
