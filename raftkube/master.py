@@ -1,11 +1,62 @@
 """`raftkube master`: one master replica (Raft state machine + HTTP API), in the foreground."""
 
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
 import click
+from aiohttp import web
+
+from raftkube.remote.inventory import load_inventory
+from raftkube.state.api import ApiServer
+from raftkube.state.store import Store, raft_conf
+from raftkube.state.token import read_token
+from raftkube.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DATA_DIR = "/var/lib/raftkube/master"
 
 
 @click.command()
 @click.option("-i", "--inventory", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--name", required=True, help="This master's host name in the inventory.")
-def master(inventory: str, name: str) -> None:
+@click.option("--data-dir", default=DEFAULT_DATA_DIR, show_default=True, type=click.Path(file_okay=False),
+              help="Where the Raft journal and snapshots live.")
+@click.option("--token-file", type=click.Path(dir_okay=False),
+              help="Bearer token / Raft password (default: the inventory's token file).")
+def master(inventory: str, name: str, data_dir: str, token_file: str | None) -> None:
     """Run one master replica in the foreground."""
-    raise click.ClickException("not implemented yet")
+    inv = load_inventory(inventory)
+    host = inv.host(name)
+    if not host.is_master:
+        raise UserError(f"{name} is not in the [masters] group of {inventory}")
+    token = read_token(token_file or inv.token_path)
+    peers = [f"{m.address}:{m.raft_port}" for m in inv.masters]
+    asyncio.run(_serve(name, f"{host.address}:{host.raft_port}", peers, Path(data_dir), token,
+                       host.address, host.api_port))
+
+
+async def _serve(name: str, raft_address: str, peers: list[str], data_dir: Path, token: str,
+                 api_host: str, api_port: int) -> None:
+    """Serve until SIGTERM/SIGINT, then hand leadership over and stop Raft cleanly."""
+    store = Store(raft_address, peers, raft_conf(token, data_dir))
+    runner = web.AppRunner(ApiServer(store, token, name).app(), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, api_host, api_port).start()
+    except OSError as exc:
+        store.destroy()
+        raise UserError(f"cannot serve the API on {api_host}:{api_port}: {exc.strerror}") from None
+    logger.warning("master %s: API on %s:%d, Raft on %s", name, api_host, api_port, raft_address)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    if store.is_leader:
+        store.transferLeadership()
+        await asyncio.sleep(0.3)
+    await runner.cleanup()
+    store.destroy()

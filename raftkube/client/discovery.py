@@ -1,0 +1,48 @@
+"""Where the masters are: `-i INVENTORY`, else `RAFTKUBE_INVENTORY`, else the lab that is up."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from raftkube.errors import UserError
+from raftkube.remote.inventory import Inventory, load_inventory
+from raftkube.state.token import read_token
+
+
+@dataclass(frozen=True)
+class Masters:
+    """The inventory the masters came from, their API endpoints and the bearer token."""
+
+    inventory: Inventory
+    endpoints: list[str]
+    token: str
+
+
+def inventory_path(option: str | None) -> Path:
+    if option:
+        return Path(option)
+    if os.environ.get("RAFTKUBE_INVENTORY"):
+        return Path(os.environ["RAFTKUBE_INVENTORY"])
+    try:
+        # Imported here: the lab is optional (it needs root and Linux namespaces).
+        from raftkube.lab import find_inventory
+    except ImportError:
+        find_inventory = None
+    found = find_inventory() if find_inventory is not None else None
+    if found is None:
+        raise UserError("no inventory: pass -i INVENTORY, set RAFTKUBE_INVENTORY or run `raftkube lab up`")
+    return Path(found)
+
+
+def find_masters(option: str | None = None) -> Masters:
+    inventory = load_inventory(inventory_path(option))
+    if not inventory.masters:
+        raise UserError(f"{inventory.path}: no hosts in the [masters] group")
+    endpoints = [f"http://{_url_host(m.address)}:{m.api_port}" for m in inventory.masters]
+    return Masters(inventory, endpoints, read_token(inventory.token_path))
+
+
+def _url_host(address: str) -> str:
+    return f"[{address}]" if ":" in address else address

@@ -1,0 +1,432 @@
+"""The HTTP API every master serves: Kubernetes paths, Status errors, watches, cluster admin.
+
+Writes become state-machine commands stamped here with the time, a fresh UID and the
+client's request id (`X-Request-Id`, so a client retrying against another master is
+applied once). pysyncobj forwards a follower's commands to the leader, so any master
+takes writes. Reads pass a read barrier first (linearizable) unless the client asks for
+`resourceVersion=0`, which is served from the local replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import yaml
+from aiohttp import web
+
+from raftkube.errors import UserError
+from raftkube.state import objects
+from raftkube.state.commands import ClusterState
+from raftkube.state.committer import Committer, NoQuorum
+from raftkube.state.selectors import Selector, SelectorError, parse_selector
+from raftkube.state.store import Store
+
+logger = logging.getLogger(__name__)
+
+BUILTIN_NAMESPACES = ("default", "kube-system")
+PATCH_ATTEMPTS = 5
+WATCH_HEARTBEAT = 10.0
+
+STATUS_CODES = {
+    "BadRequest": 400, "Unauthorized": 401, "NotFound": 404, "MethodNotAllowed": 405,
+    "AlreadyExists": 409, "Conflict": 409, "Gone": 410, "UnsupportedMediaType": 415,
+    "Invalid": 422, "InternalError": 500, "ServiceUnavailable": 503,
+}
+
+
+class ApiError(Exception):
+    """Answered as a Kubernetes `Status` with the code for its reason."""
+
+    def __init__(self, reason: str, message: str, retry_after: int | None = None):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.retry_after = retry_after
+
+
+def status_body(reason: str, message: str, retry_after: int | None = None) -> dict:
+    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": reason, "code": STATUS_CODES.get(reason, 500)}
+    if retry_after is not None:
+        body["details"] = {"retryAfterSeconds": retry_after}
+    return body
+
+
+def _status_response(error: ApiError) -> web.Response:
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+    return web.json_response(status_body(error.reason, error.message, error.retry_after),
+                             status=STATUS_CODES.get(error.reason, 500), headers=headers)
+
+
+def _user_error_reason(exc: UserError) -> str:
+    if isinstance(exc, NoQuorum):
+        return "ServiceUnavailable"
+    if isinstance(exc, SelectorError):
+        return "BadRequest"
+    if isinstance(exc, objects.UnknownKind):
+        return "NotFound"
+    if isinstance(exc, objects.ValidationError):
+        return "Invalid"
+    return "BadRequest"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def merge_patch(target, patch):
+    """RFC 7386 JSON merge patch: null deletes a key, mappings merge, the rest replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+@dataclass(frozen=True)
+class Resource:
+    """What a request path names: a kind, maybe a namespace (None: all), maybe a name."""
+
+    info: objects.KindInfo
+    namespace: str | None
+    name: str | None
+
+    @property
+    def store_namespace(self) -> str:
+        return (self.namespace or "") if self.info.namespaced else ""
+
+
+class ApiServer:
+    """The aiohttp application of one master."""
+
+    def __init__(self, store: Store, token: str, master_name: str, committer: Committer | None = None):
+        self.store = store
+        self.committer = committer or Committer(store)
+        self.master_name = master_name
+        self._token = token
+        self._ensured_namespaces: set[str] = set()
+        self._revision_changed = asyncio.Event()
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._errors, self._authenticate], client_max_size=8 * 2**20)
+        app.on_startup.append(self._on_startup)
+        app.on_cleanup.append(self._on_cleanup)
+        for prefix in ("/api/{version}", "/apis/{group}/{version}"):
+            app.router.add_route("*", prefix + "/namespaces/{namespace}/{plural}", self.collection)
+            app.router.add_route("*", prefix + "/namespaces/{namespace}/{plural}/{name}", self.item)
+            app.router.add_route("*", prefix + "/{plural}", self.collection)
+            app.router.add_route("*", prefix + "/{plural}/{name}", self.item)
+        app.router.add_get("/raftkube/v1/cluster", self.cluster_status)
+        app.router.add_post("/raftkube/v1/cluster/members", self.add_member)
+        app.router.add_delete("/raftkube/v1/cluster/members/{address}", self.remove_member)
+        app.router.add_get("/healthz", self.healthz)
+        return app
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    async def _on_startup(self, app: web.Application) -> None:
+        loop = asyncio.get_running_loop()
+
+        def on_applied(revision: int) -> None:  # tick thread
+            loop.call_soon_threadsafe(self._wake_watchers)
+
+        self._listener = on_applied
+        self.store.add_listener(on_applied)
+
+    async def _on_cleanup(self, app: web.Application) -> None:
+        self.store.remove_listener(self._listener)
+
+    def _wake_watchers(self) -> None:
+        self._revision_changed.set()
+        self._revision_changed = asyncio.Event()
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler):
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return _status_response(exc)
+        except NoQuorum as exc:
+            return _status_response(ApiError("ServiceUnavailable", str(exc), retry_after=1))
+        except UserError as exc:
+            return _status_response(ApiError(_user_error_reason(exc), str(exc)))
+
+    @web.middleware
+    async def _authenticate(self, request: web.Request, handler):
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._token.encode()):
+            raise ApiError("Unauthorized", "a valid bearer token is required (see the inventory's token file)")
+        return await handler(request)
+
+    def _resource(self, request: web.Request) -> Resource:
+        match = request.match_info
+        info = objects.kind_info(match["plural"])
+        namespace, name = match.get("namespace"), match.get("name")
+        if namespace is not None and not info.namespaced:
+            raise ApiError("NotFound", f"{info.plural} are not namespaced")
+        return Resource(info, namespace, name)
+
+    async def _body(self, request: web.Request) -> dict:
+        text = await request.text()
+        try:
+            if "yaml" in request.content_type:
+                body = yaml.safe_load(text)
+            else:
+                body = json.loads(text)
+        except (ValueError, yaml.YAMLError) as exc:
+            raise ApiError("BadRequest", f"request body is not valid JSON/YAML: {exc}") from None
+        if not isinstance(body, dict):
+            raise ApiError("BadRequest", "request body must be an object")
+        return body
+
+    async def _read(self, request: web.Request, reader):
+        """Run `reader(state)` after a read barrier, or locally with resourceVersion=0."""
+        if request.query.get("resourceVersion") != "0":
+            await self.committer.barrier()
+        return self.store.read(reader)
+
+    async def _commit(self, command: dict) -> dict:
+        result = await self.committer.run(command)
+        if not result["ok"]:
+            raise ApiError(result["reason"], result["message"])
+        return result["object"]
+
+    @staticmethod
+    def _rid(request: web.Request, suffix: str = "") -> str:
+        base = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+        return base + suffix
+
+    # -- objects ----------------------------------------------------------------------
+
+    async def collection(self, request: web.Request) -> web.StreamResponse:
+        resource = self._resource(request)
+        if request.method == "GET":
+            if request.query.get("watch") in ("1", "true"):
+                return await self._watch(request, resource)
+            return await self._list(request, resource)
+        if request.method == "POST":
+            if resource.info.namespaced and resource.namespace is None:
+                raise ApiError("MethodNotAllowed", f"create {resource.info.plural} under /namespaces/NAMESPACE/")
+            return web.json_response(await self._create(request, resource), status=201)
+        raise ApiError("MethodNotAllowed", f"{request.method} is not allowed on a collection")
+
+    async def item(self, request: web.Request) -> web.StreamResponse:
+        resource = self._resource(request)
+        if resource.info.namespaced and resource.namespace is None:
+            raise ApiError("NotFound", f"{resource.info.plural} live under /namespaces/NAMESPACE/")
+        handlers = {"GET": self._get, "PUT": self._replace, "PATCH": self._patch, "DELETE": self._delete}
+        handler = handlers.get(request.method)
+        if handler is None:
+            raise ApiError("MethodNotAllowed", f"{request.method} is not allowed on an object")
+        if request.method == "GET" and request.query.get("watch") in ("1", "true"):
+            return await self._watch(request, resource)
+        return web.json_response(await handler(request, resource))
+
+    async def _get(self, request: web.Request, resource: Resource) -> dict:
+        key = (resource.info.kind, resource.store_namespace, resource.name)
+        obj = await self._read(request, lambda state: state.get(*key))
+        if obj is None:
+            raise ApiError("NotFound", f'{resource.info.plural} "{resource.name}" not found')
+        return obj
+
+    async def _list(self, request: web.Request, resource: Resource) -> web.Response:
+        selector = parse_selector(request.query.get("labelSelector", ""))
+        kind = resource.info.kind
+
+        def reader(state: ClusterState):
+            return state.revision, state.list(kind, resource.namespace if resource.info.namespaced else None)
+
+        revision, items = await self._read(request, reader)
+        items = [obj for obj in items if _selected(obj, selector)]
+        return web.json_response({
+            "kind": f"{kind}List", "apiVersion": resource.info.api_version,
+            "metadata": {"resourceVersion": str(revision)}, "items": items,
+        })
+
+    def _prepare(self, resource: Resource, body: dict, name: str | None = None) -> dict:
+        """Check the body against the path, fill kind/namespace, validate (defaults)."""
+        info = resource.info
+        if body.setdefault("kind", info.kind) != info.kind:
+            raise ApiError("BadRequest", f"body kind {body['kind']!r} does not match the path ({info.plural})")
+        body.setdefault("apiVersion", info.api_version)
+        meta = body.get("metadata")
+        if not isinstance(meta, dict):
+            raise ApiError("Invalid", "metadata: required mapping")
+        if name is not None and meta.setdefault("name", name) != name:
+            raise ApiError("BadRequest", f"body name {meta['name']!r} does not match the path ({name!r})")
+        if info.namespaced:
+            if meta.setdefault("namespace", resource.namespace) != resource.namespace:
+                raise ApiError("BadRequest", f"the namespace of the object ({meta['namespace']!r}) "
+                                             f"does not match the request ({resource.namespace!r})")
+        else:
+            meta.pop("namespace", None)
+        return objects.validate(body)
+
+    async def _create(self, request: web.Request, resource: Resource) -> dict:
+        obj = self._prepare(resource, await self._body(request))
+        await self._ensure_namespace(obj["metadata"].get("namespace", ""))
+        return await self._commit({"op": "create", "rid": self._rid(request), "object": obj,
+                                   "uid": str(uuid.uuid4()), "now": _now()})
+
+    async def _replace(self, request: web.Request, resource: Resource) -> dict:
+        obj = self._prepare(resource, await self._body(request), resource.name)
+        return await self._commit({"op": "update", "rid": self._rid(request), "object": obj, "now": _now()})
+
+    async def _patch(self, request: web.Request, resource: Resource) -> dict:
+        """Merge patch, retried on conflict unless the patch itself pins a resourceVersion."""
+        patch = await self._body(request)
+        pinned = (patch.get("metadata") or {}).get("resourceVersion") if isinstance(patch.get("metadata"), dict) else None
+        for attempt in range(PATCH_ATTEMPTS):
+            current = await self._get(request, resource)
+            merged = merge_patch(current, patch)
+            if pinned is None:
+                merged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            obj = self._prepare(resource, merged, resource.name)
+            try:
+                return await self._commit({"op": "update", "rid": self._rid(request, f"/patch{attempt}"),
+                                           "object": obj, "now": _now()})
+            except ApiError as exc:
+                if exc.reason != "Conflict" or pinned is not None:
+                    raise
+        raise ApiError("Conflict", f'{resource.info.plural} "{resource.name}" keeps changing; retry')
+
+    async def _delete(self, request: web.Request, resource: Resource) -> dict:
+        preconditions = {}
+        if request.can_read_body:
+            body = await self._body(request)
+            preconditions = body.get("preconditions") or {}
+        return await self._commit({
+            "op": "delete", "rid": self._rid(request), "kind": resource.info.kind,
+            "namespace": resource.store_namespace, "name": resource.name,
+            "resourceVersion": preconditions.get("resourceVersion") or request.query.get("resourceVersion"),
+            "uid": preconditions.get("uid"),
+        })
+
+    async def _ensure_namespace(self, namespace: str) -> None:
+        """The built-in namespaces exist as soon as anything is created in them."""
+        if namespace not in BUILTIN_NAMESPACES or namespace in self._ensured_namespaces:
+            return
+        obj = objects.validate({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        # The same request id on every master: only the first one is applied.
+        result = await self.committer.run({"op": "create", "rid": f"builtin-namespace/{namespace}",
+                                           "object": obj, "uid": str(uuid.uuid4()), "now": _now()})
+        if result["ok"] or result["reason"] == "AlreadyExists":
+            self._ensured_namespaces.add(namespace)
+
+    # -- watch ------------------------------------------------------------------------
+
+    async def _watch(self, request: web.Request, resource: Resource) -> web.StreamResponse:
+        """Stream `{"type", "object"}` lines; without a resourceVersion, start with ADDED."""
+        selector = parse_selector(request.query.get("labelSelector", ""))
+        kind, namespace = resource.info.kind, resource.namespace if resource.info.namespaced else None
+        timeout = float(request.query.get("timeoutSeconds", "0") or 0) or None
+
+        def wanted(obj: dict) -> bool:
+            meta = obj["metadata"]
+            return (obj.get("kind") == kind
+                    and (namespace is None or meta.get("namespace", "") == namespace)
+                    and (resource.name is None or meta["name"] == resource.name)
+                    and _selected(obj, selector))
+
+        start = request.query.get("resourceVersion", "")
+        if start in ("", "0"):
+            await self.committer.barrier()
+            revision, initial = self.store.read(lambda state: (state.revision, state.list(kind, namespace)))
+            events = [("ADDED", obj) for obj in initial if wanted(obj)]
+        elif start.isdigit():
+            revision, events = int(start), []
+        else:
+            raise ApiError("BadRequest", f"resourceVersion {start!r} is not a number")
+
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        deadline = asyncio.get_running_loop().time() + timeout if timeout else None
+        try:
+            while True:
+                for event_type, obj in events:
+                    await response.write(json.dumps({"type": event_type, "object": obj}).encode() + b"\n")
+                changed = self._revision_changed
+                changes = self.store.read(lambda state: state.changes_since(revision))
+                if changes is None:
+                    gone = status_body("Gone", f"too old resource version: {revision}")
+                    await response.write(json.dumps({"type": "ERROR", "object": gone}).encode() + b"\n")
+                    break
+                if changes:
+                    revision = changes[-1][0]
+                    events = [(event_type, obj) for _, event_type, obj in changes if wanted(obj)]
+                    continue
+                events = []
+                wait = WATCH_HEARTBEAT
+                if deadline is not None:
+                    wait = min(wait, deadline - asyncio.get_running_loop().time())
+                    if wait <= 0:
+                        break
+                try:
+                    await asyncio.wait_for(changed.wait(), wait)
+                except asyncio.TimeoutError:
+                    pass
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        return response
+
+    # -- cluster administration -------------------------------------------------------
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def cluster_status(self, request: web.Request) -> web.Response:
+        status = self.store.raft_status()
+        status["name"] = self.master_name
+        status["revision"], status["lease"] = self.store.read(lambda state: (state.revision, state.lease))
+        return web.json_response(status)
+
+    async def add_member(self, request: web.Request) -> web.Response:
+        address = (await self._body(request)).get("address")
+        if not isinstance(address, str) or ":" not in address:
+            raise ApiError("BadRequest", "body must be {\"address\": \"HOST:RAFT_PORT\"}")
+        await self._change_membership(self.store.addNodeToCluster, address, "add")
+        return web.json_response({"address": address, "added": True}, status=201)
+
+    async def remove_member(self, request: web.Request) -> web.Response:
+        address = request.match_info["address"]
+        if address == self.store.selfNode.address:
+            raise ApiError("BadRequest", "a master cannot remove itself; ask another master")
+        await self._change_membership(self.store.removeNodeFromCluster, address, "remove")
+        return web.json_response({"address": address, "removed": True})
+
+    async def _change_membership(self, change, address: str, verb: str) -> None:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+
+        def done(result, failure) -> None:  # tick thread
+            def settle():
+                if not future.done():
+                    future.set_result(failure)
+            try:
+                loop.call_soon_threadsafe(settle)
+            except RuntimeError:
+                pass
+
+        change(address, callback=done)
+        try:
+            failure = await asyncio.wait_for(future, 10.0)
+        except asyncio.TimeoutError:
+            raise NoQuorum(f"could not {verb} member {address}: no commit within 10s") from None
+        if failure != 0:
+            raise ApiError("Conflict", f"could not {verb} member {address}: the cluster refused "
+                                       "(another membership change in progress, or already done)")
+
+
+def _selected(obj: dict, selector: Selector) -> bool:
+    return selector.matches(obj["metadata"].get("labels") or {})

@@ -1,0 +1,133 @@
+"""Real master processes on loopback: `python -m raftkube master` per replica, own data dirs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+TOKEN = "integration-test-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class MasterCluster:
+    """Masters described by a test inventory, started and killed as real processes."""
+
+    def __init__(self, root: Path, names: list[str]):
+        self.root = root
+        self.ports = {name: (free_port(), free_port()) for name in names}
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.token = TOKEN
+        self.inventory = self.write_inventory(root / "inventory.ini", names)
+
+    def write_inventory(self, path: Path, names: list[str]) -> Path:
+        for name in names:
+            self.ports.setdefault(name, (free_port(), free_port()))
+        lines = ["[masters]"]
+        for name in names:
+            api, raft = self.ports[name]
+            lines.append(f"{name} ansible_host=127.0.0.1 raftkube_api_port={api} raftkube_raft_port={raft}")
+        path.write_text("\n".join(lines) + "\n")
+        token = Path(f"{path}.token")
+        token.write_text(self.token + "\n")
+        token.chmod(0o600)
+        return path
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name][0]}"
+
+    def raft_address(self, name: str) -> str:
+        return f"127.0.0.1:{self.ports[name][1]}"
+
+    def start(self, name: str, inventory: Path | None = None) -> None:
+        log = open(self.root / f"{name}.log", "ab")
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "raftkube", "master", "-i", str(inventory or self.inventory),
+             "--name", name, "--data-dir", str(self.root / "data" / name)],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        log.close()
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs.pop(name)
+        proc.send_signal(sig)
+        proc.wait(timeout=15)
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.kill(name, signal.SIGTERM)
+
+    def request(self, name: str, method: str, path: str, body=None, token: str | None = TOKEN,
+                timeout: float = 10.0, headers: dict | None = None) -> tuple[int, dict]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url(name) + path, data=data, method=method)
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        for key, value in (headers or {}).items():
+            request.add_header(key, value)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    def status(self, name: str) -> dict | None:
+        try:
+            code, body = self.request(name, "GET", "/raftkube/v1/cluster", timeout=2)
+        except OSError:
+            return None
+        return body if code == 200 else None
+
+    def leader(self, timeout: float = 20.0) -> str:
+        """The master that leads with a quorum and a committed barrier, once there is one."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name in self.procs:
+                status = self.status(name)
+                if status and status["state"] == "leader" and status["hasQuorum"]:
+                    try:
+                        code, _ = self.request(name, "GET", "/api/v1/namespaces", timeout=3)
+                    except OSError:
+                        continue
+                    if code == 200:
+                        return name
+            time.sleep(0.1)
+        raise AssertionError(f"no leader within {timeout}s; logs in {self.root}")
+
+    def followers(self) -> list[str]:
+        leader = self.leader()
+        return [name for name in self.procs if name != leader]
+
+
+def pod(name: str, namespace: str = "default", labels: dict | None = None) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
+            "spec": {"containers": [{"name": "main", "image": "busybox"}]}}
+
+
+@pytest.fixture
+def masters(tmp_path):
+    cluster = MasterCluster(tmp_path, ["m1", "m2", "m3"])
+    for name in ["m1", "m2", "m3"]:
+        cluster.start(name)
+    try:
+        cluster.leader()
+        yield cluster
+    finally:
+        for name in list(cluster.procs):
+            cluster.kill(name)
