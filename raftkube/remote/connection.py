@@ -1,0 +1,278 @@
+"""The leader's end of a host: one SSH connection, one helper process, many requests.
+
+Opening an SSH exec per operation costs ~0.2 s; a round trip on a helper that is
+already running costs a few milliseconds. So a `HostConnection` keeps one fabric
+Connection and one exec channel running the helper, and multiplexes requests from any
+number of threads over it by request id. When the connection breaks, pending requests
+fail with `ConnectionLost` and the next call reconnects, with back-off so a dead host
+is not hammered.
+"""
+
+import itertools
+import logging
+import shlex
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import fabric
+
+from raftkube.errors import UserError
+from raftkube.remote import protocol, ssh
+from raftkube.remote.inventory import Host
+from raftkube.remote.zipapp import Zipapp, helper_zipapp
+
+log = logging.getLogger(__name__)
+
+HELPER_DIR = "/var/lib/raftkube/helper"
+STATE_DIR = "/var/lib/raftkube"
+HELLO_TIMEOUT = 20.0
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 30.0
+
+
+class HelperError(UserError):
+    """The helper refused or failed an operation; `kind` is one of protocol's error kinds."""
+
+    def __init__(self, message: str, kind: str = protocol.FAILED):
+        super().__init__(message)
+        self.kind = kind
+
+
+class StaleTermError(HelperError):
+    """The host has obeyed a newer leader: this one must stop acting."""
+
+
+class RequestTimeout(HelperError):
+    """No answer in time; the operation may still happen on the host (its answer is dropped)."""
+
+
+class ConnectionLost(ssh.HostUnreachable):
+    """The connection to the host broke while the request was outstanding."""
+
+
+_ERRORS = {protocol.STALE_TERM: StaleTermError}
+
+
+class HelperClient:
+    """Requests and answers over one pair of byte streams to a running helper.
+
+    Independent of SSH so it can be driven over pipes to a local helper process.
+    """
+
+    def __init__(self, reader: BinaryIO, write: Callable[[bytes], None], name: str):
+        self.name = name
+        self._reader, self._write = reader, write
+        self._ids = itertools.count(protocol.HELLO_ID + 1)
+        self._lock = threading.Lock()
+        self._pending: dict[int, Future] = {}
+        self._hello: Future = Future()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._read_loop, name=f"helper-{name}", daemon=True)
+
+    def start(self, timeout: float = HELLO_TIMEOUT) -> dict:
+        """Start reading and wait for the helper's hello; returns it (pid, python version)."""
+        self._thread.start()
+        try:
+            return self._hello.result(timeout)
+        except FutureTimeout:
+            raise ConnectionLost(f"{self.name}: the helper did not start within {timeout:g}s") from None
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed.is_set()
+
+    def call(self, op: str, args: dict | None = None, term: int = 0, timeout: float = 30.0) -> Any:
+        """Run `op` on the host and return its result; HelperError subclasses when it fails."""
+        future: Future = Future()
+        with self._lock:
+            if self._closed.is_set():
+                raise ConnectionLost(f"{self.name}: connection to the helper is closed")
+            rid = next(self._ids)
+            self._pending[rid] = future
+        try:
+            self._write(protocol.encode_request(protocol.Request(rid, op, args or {}, term, timeout)))
+        except (OSError, EOFError) as exc:
+            self._pending.pop(rid, None)
+            self._fail_all(f"write failed: {exc}")
+            raise ConnectionLost(f"{self.name}: connection to the helper broke: {exc}") from None
+        try:
+            response: protocol.Response = future.result(timeout)
+        except FutureTimeout:
+            self._pending.pop(rid, None)
+            raise RequestTimeout(f"{self.name}: {op} timed out after {timeout:g}s", protocol.EXPIRED) from None
+        if not response.ok:
+            raise _ERRORS.get(response.kind, HelperError)(f"{self.name}: {op}: {response.error}", response.kind)
+        return response.result
+
+    def close(self) -> None:
+        self._fail_all("closed")
+
+    def _read_loop(self) -> None:
+        try:
+            for line in iter(self._reader.readline, b""):
+                self._dispatch(line)
+            reason = "the helper exited"
+        except Exception as exc:  # any failure of the stream means the same: the connection is gone
+            reason = f"read failed: {exc}"
+        self._fail_all(reason)
+
+    def _dispatch(self, line: bytes) -> None:
+        try:
+            response = protocol.decode_response(line)
+        except protocol.ProtocolError as exc:
+            log.warning("%s: unreadable line from the helper (%s): %.200r", self.name, exc, line)
+            return
+        if response.id == protocol.HELLO_ID:
+            if not self._hello.done():
+                self._hello.set_result(response.result)
+            return
+        future = self._pending.pop(response.id, None)
+        if future is None:
+            log.debug("%s: late answer to request %d dropped", self.name, response.id)
+            return
+        future.set_result(response)
+
+    def _fail_all(self, reason: str) -> None:
+        with self._lock:
+            if self._closed.is_set():
+                return
+            self._closed.set()
+            pending, self._pending = self._pending, {}
+        log.info("%s: helper connection closed (%s)", self.name, reason)
+        error = ConnectionLost(f"{self.name}: connection to the helper lost ({reason})")
+        if not self._hello.done():
+            self._hello.set_exception(error)
+        for future in pending.values():
+            future.set_exception(error)
+
+
+class HostConnection:
+    """One host's SSH connection and helper, (re)opened on demand, shared by threads."""
+
+    def __init__(self, host: Host, known_hosts: str | Path, zipapp: Zipapp | None = None, connect_timeout: float = 10.0):
+        self.host = host
+        self.known_hosts = Path(known_hosts)
+        self.connect_timeout = connect_timeout
+        self._zipapp = zipapp
+        self._lock = threading.Lock()
+        self._conn: fabric.Connection | None = None
+        self._client: HelperClient | None = None
+        self._hello: dict = {}
+        self._failures = 0
+        self._next_attempt = 0.0
+        self._last_error = ""
+
+    def call(self, op: str, args: dict | None = None, term: int = 0, timeout: float = 30.0) -> Any:
+        """Run `op` on the host under the leader's `term`; see HelperClient.call."""
+        return self._ensure().call(op, args, term, timeout)
+
+    @property
+    def helper_pid(self) -> int | None:
+        """The helper's pid on the host while connected (tests check it is gone after close)."""
+        return self._hello.get("pid") if self._client and self._client.alive else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._teardown()
+
+    def __enter__(self) -> "HostConnection":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _ensure(self) -> HelperClient:
+        with self._lock:
+            if self._client is not None and self._client.alive:
+                return self._client
+            self._teardown()
+            wait = self._next_attempt - time.monotonic()
+            if wait > 0:
+                raise ssh.HostUnreachable(f"{self._last_error}; next attempt in {wait:.1f}s")
+            try:
+                self._client = self._open()
+            except UserError as exc:
+                self._teardown()
+                self._failures += 1
+                delay = min(BACKOFF_FIRST * 2 ** (self._failures - 1), BACKOFF_MAX)
+                self._next_attempt = time.monotonic() + delay
+                self._last_error = str(exc)
+                log.warning("%s (retry in %.1fs)", exc, delay)
+                raise
+            self._failures = 0
+            return self._client
+
+    def _open(self) -> HelperClient:
+        name = self.host.name
+        self._conn = ssh.connect(self.host, self.known_hosts, timeout=self.connect_timeout)
+        transport = self._conn.client.get_transport()
+        transport.set_keepalive(10)
+        remote = self._ship()
+        channel = transport.open_session(timeout=self.connect_timeout)
+        # Only fixed words and inventory values go into the command line, quoted all the same.
+        channel.exec_command(
+            shlex.join([self.host.python, remote, "--state-dir", STATE_DIR, "--docker-host", self.host.docker_host])
+        )
+        client = HelperClient(channel.makefile("rb"), channel.sendall, name)
+        threading.Thread(target=_log_stderr, args=(name, channel.makefile_stderr("rb")), daemon=True).start()
+        self._hello = client.start()
+        log.info("%s: helper %s running as pid %s", name, remote, self._hello.get("pid"))
+        return client
+
+    def _ship(self) -> str:
+        """Upload the helper unless the host has it already; returns its path on the host."""
+        zipapp = self._zipapp or helper_zipapp()
+        remote = f"{HELPER_DIR}/{zipapp.name}"
+        sftp = self._conn.sftp()
+        try:
+            sftp.stat(remote)
+            return remote
+        except FileNotFoundError:
+            pass
+        _makedirs(sftp, HELPER_DIR)
+        tmp = f"{HELPER_DIR}/.{zipapp.name}.{uuid.uuid4().hex}.tmp"
+        sftp.put(str(zipapp.path), tmp)
+        sftp.chmod(tmp, 0o644)
+        # A concurrent leader may be shipping the same file; the rename makes either win whole.
+        sftp.posix_rename(tmp, remote)
+        log.info("%s: shipped helper %s", self.host.name, remote)
+        return remote
+
+    def _teardown(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception as exc:  # a half-dead transport may fail to close; it is gone either way
+                log.debug("%s: close failed: %s", self.host.name, exc)
+            self._conn = None
+
+
+def _makedirs(sftp, path: str) -> None:
+    current = ""
+    for part in path.strip("/").split("/"):
+        current += "/" + part
+        try:
+            sftp.stat(current)
+        except FileNotFoundError:
+            try:
+                sftp.mkdir(current, 0o755)
+            except OSError:
+                sftp.stat(current)  # created meanwhile by someone else: fine; otherwise re-raise
+
+
+def _log_stderr(name: str, stream: BinaryIO) -> None:
+    """Drain the helper's stderr into our log; unread, it would stall the channel."""
+    try:
+        for line in iter(stream.readline, b""):
+            log.info("%s: %s", name, line.decode(errors="replace").rstrip())
+    except Exception as exc:  # the channel closing mid-read ends the drain, nothing more
+        log.debug("%s: stderr closed: %s", name, exc)

@@ -1,0 +1,6 @@
+"""The host-side helper: a small JSON-lines server the leader runs on each host over SSH.
+
+It is shipped as a zipapp with its dependencies (pyroute2, the docker SDK), so a host
+needs only python3. Nothing here may import fabric, aiohttp, pysyncobj, click or any
+part of raftkube outside this package and `raftkube.remote.protocol`.
+"""

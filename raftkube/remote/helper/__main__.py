@@ -1,0 +1,52 @@
+"""Entry point of the helper: `python3 helper.pyz [--state-dir DIR] [--docker-host URL]`.
+
+It serves requests on stdin/stdout until stdin ends, then exits at once, abandoning any
+operation still running: nothing of raftkube may keep running on a host whose leader
+connection is gone. sshd closing the channel normally shows up as stdin EOF; in case it
+does not (sshd killed, session torn down), the helper also dies with its parent.
+"""
+
+import argparse
+import ctypes
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from raftkube.remote.helper.fencing import TermStore
+from raftkube.remote.helper.ops import make_ops
+from raftkube.remote.helper.server import Server
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Ask the kernel for SIGKILL when our parent (sshd's session process) exits."""
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    # The parent may have died before prctl took effect: then nobody would tell us.
+    if os.getppid() != parent:
+        os._exit(0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="raftkube-helper")
+    parser.add_argument("--state-dir", type=Path, default=Path("/var/lib/raftkube"))
+    parser.add_argument("--docker-host", default="unix:///var/run/docker.sock")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr, level=args.log_level.upper(), format=f"helper[{os.getpid()}] %(levelname)s %(name)s: %(message)s"
+    )
+    die_with_parent()
+    server = Server(make_ops(args.state_dir, args.docker_host), TermStore(args.state_dir / "term"), sys.stdout.buffer)
+    server.serve(sys.stdin.buffer)
+    sys.stdout.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""The operations a helper offers, by name, as plain functions of keyword arguments.
+
+The docker SDK is imported on first use, so a helper that only answers pings (or runs
+on a master, which has no Docker) starts fast and does not need a Docker engine.
+"""
+
+import os
+import platform
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def make_ops(state_dir: Path, docker_host: str) -> dict[str, Callable[..., Any]]:
+    """Every op of a helper whose host state lives in `state_dir`, engine at `docker_host`."""
+    runtime_lock = threading.Lock()
+    runtime = None
+
+    def pods():
+        nonlocal runtime
+        with runtime_lock:
+            if runtime is None:
+                from raftkube.remote.helper.runtime import PodRuntime
+
+                runtime = PodRuntime(docker_host, state_dir / "pods")
+            return runtime
+
+    def ping(delay: float = 0.0) -> dict:
+        """Liveness, and (with `delay`) a stand-in for a slow op when testing timeouts."""
+        if delay:
+            time.sleep(delay)
+        return {"pid": os.getpid(), "time": time.time()}
+
+    def host_facts() -> dict:
+        facts = {
+            "hostname": socket.gethostname(),
+            "cpus": os.cpu_count(),
+            "memory_bytes": _memory_bytes(),
+            "python_version": platform.python_version(),
+        }
+        return facts | {"docker_version": pods().docker_version()}
+
+    return {
+        "ping": ping,
+        "host_facts": host_facts,
+        "ensure_pod": lambda pod: pods().ensure_pod(pod),
+        "remove_pod": lambda uid: pods().remove_pod(uid),
+        "list_pods": lambda: pods().list_pods(),
+        "logs": lambda uid, container, tail=100: pods().logs(uid, container, tail),
+        "exec": lambda uid, container, argv, timeout=60.0: pods().exec(uid, container, argv, timeout),
+        "restart_container": lambda uid, container: pods().restart_container(uid, container),
+    }
+
+
+def _memory_bytes() -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return 0
