@@ -1,0 +1,172 @@
+"""Three real master processes on loopback: replication, conflicts, failover, restart, auth."""
+
+import asyncio
+import json
+import signal
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from conftest import TOKEN, pod
+from raftkube.client.api import ApiClient
+
+PODS = "/api/v1/namespaces/default/pods"
+
+
+def test_write_through_a_follower_is_visible_on_every_member(masters):
+    follower = masters.followers()[0]
+    code, created = masters.request(follower, "POST", PODS, pod("web", labels={"app": "web"}))
+    assert code == 201, created
+    assert created["metadata"]["uid"] and created["metadata"]["resourceVersion"]
+    for name in masters.procs:
+        code, got = masters.request(name, "GET", f"{PODS}/web")
+        assert code == 200 and got["metadata"]["uid"] == created["metadata"]["uid"]
+        code, listed = masters.request(name, "GET", "/api/v1/pods?labelSelector=app%3Dweb")
+        assert code == 200 and listed["kind"] == "PodList"
+        assert [p["metadata"]["name"] for p in listed["items"]] == ["web"]
+
+
+def test_errors_are_kubernetes_status_objects(masters):
+    name = masters.followers()[0]
+    code, created = masters.request(name, "POST", PODS, pod("web"))
+    assert code == 201
+    stale = dict(created, metadata=dict(created["metadata"], labels={"v": "1"}))
+    code, updated = masters.request(name, "PUT", f"{PODS}/web", stale)
+    assert code == 200 and updated["metadata"]["labels"] == {"v": "1"}
+    code, status = masters.request(name, "PUT", f"{PODS}/web", dict(stale, metadata=dict(stale["metadata"], labels={"v": "2"})))
+    assert code == 409 and status["kind"] == "Status" and status["reason"] == "Conflict"
+    code, status = masters.request(name, "POST", PODS, pod("web"))
+    assert code == 409 and status["reason"] == "AlreadyExists"
+    code, status = masters.request(name, "GET", f"{PODS}/nothing")
+    assert code == 404 and status["reason"] == "NotFound"
+    bad = pod("bad")
+    bad["spec"]["containers"][0]["imagee"] = "typo"
+    code, status = masters.request(name, "POST", PODS, bad)
+    assert code == 422 and status["reason"] == "Invalid" and "imagee" in status["message"]
+    code, status = masters.request(name, "GET", "/api/v1/pods?labelSelector=a%20in%20(")
+    assert code == 400
+    code, patched = masters.request(name, "PATCH", f"{PODS}/web", {"metadata": {"labels": {"v": None, "w": "2"}}})
+    assert code == 200 and patched["metadata"]["labels"] == {"w": "2"}
+    code, deleted = masters.request(name, "DELETE", f"{PODS}/web")
+    assert code == 200 and masters.request(name, "GET", f"{PODS}/web")[0] == 404
+
+
+def test_requests_without_the_token_get_401(masters):
+    for token in (None, "wrong"):
+        code, status = masters.request("m1", "GET", PODS, token=token)
+        assert code == 401 and status["kind"] == "Status" and status["reason"] == "Unauthorized"
+
+
+def test_a_retried_request_id_is_applied_once(masters):
+    follower, other = masters.followers()
+    headers = {"X-Request-Id": "retry-me"}
+    code, first = masters.request(follower, "POST", PODS, pod("once"), headers=headers)
+    assert code == 201
+    masters.request(follower, "DELETE", f"{PODS}/once")
+    code, again = masters.request(other, "POST", PODS, pod("once"), headers=headers)
+    assert code == 201 and again == first  # the remembered answer, not a second create
+    assert masters.request(other, "GET", f"{PODS}/once")[0] == 404
+
+
+def test_watch_streams_changes_from_a_resource_version(masters):
+    name = masters.followers()[0]
+    code, listed = masters.request(name, "GET", PODS)
+    start = listed["metadata"]["resourceVersion"]
+    events = []
+
+    def watch():
+        request = urllib.request.Request(masters.url(name) + f"{PODS}?watch=1&resourceVersion={start}&timeoutSeconds=5")
+        request.add_header("Authorization", f"Bearer {TOKEN}")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            for line in response:
+                events.append(json.loads(line))
+                if len(events) == 3:
+                    return
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    time.sleep(0.3)
+    masters.request(name, "POST", PODS, pod("a"))
+    masters.request(name, "PATCH", f"{PODS}/a", {"metadata": {"labels": {"x": "1"}}})
+    masters.request(name, "DELETE", f"{PODS}/a")
+    watcher.join(15)
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
+        ("ADDED", "a"), ("MODIFIED", "a"), ("DELETED", "a")]
+
+
+def test_killing_the_leader_loses_no_acknowledged_write(masters):
+    endpoints = [masters.url(name) for name in masters.procs]
+    acked: list[tuple[str, float]] = []
+    killed_at: list[float] = []
+
+    async def writer(worker: int, stop: asyncio.Event):
+        async with ApiClient(endpoints, TOKEN, request_timeout=5, deadline=20) as client:
+            i = 0
+            while not stop.is_set():
+                name = f"w{worker}-{i}"
+                await client.create(PODS, pod(name))
+                acked.append((name, time.monotonic()))
+                i += 1
+
+    async def scenario():
+        stop = asyncio.Event()
+        writers = [asyncio.create_task(writer(n, stop)) for n in range(3)]
+        await asyncio.sleep(1.0)
+        leader = masters.leader()
+        await asyncio.to_thread(masters.kill, leader)
+        killed_at.append(time.monotonic())
+        await asyncio.sleep(4.0)
+        stop.set()
+        await asyncio.gather(*writers)
+
+    asyncio.run(scenario())
+    after_kill = [t for _, t in acked if t > killed_at[0]]
+    assert after_kill, "no write was accepted after the leader died"
+    assert after_kill[0] - killed_at[0] < 3.0, f"writes resumed only after {after_kill[0] - killed_at[0]:.1f}s"
+    survivor = next(iter(masters.procs))
+    code, listed = masters.request(survivor, "GET", PODS)
+    present = {p["metadata"]["name"] for p in listed["items"]}
+    missing = [name for name, _ in acked if name not in present]
+    assert not missing and len(acked) > 20
+
+
+def test_stopping_and_starting_every_master_keeps_everything(masters):
+    leader = masters.leader()
+    for i in range(30):
+        assert masters.request(leader, "POST", PODS, pod(f"keep-{i}"))[0] == 201
+    code, before = masters.request(leader, "GET", PODS)
+    for name in ["m1", "m2", "m3"]:
+        masters.kill(name, signal.SIGKILL)
+    for name in ["m1", "m2", "m3"]:
+        masters.start(name)
+    leader = masters.leader()
+    for name in masters.procs:
+        code, after = masters.request(name, "GET", PODS)
+        assert code == 200 and after["items"] == before["items"]
+    assert masters.request(leader, "POST", PODS, pod("after-restart"))[0] == 201
+
+
+def test_a_master_can_join_and_leave(masters, tmp_path):
+    bigger = masters.write_inventory(tmp_path / "four.ini", ["m1", "m2", "m3", "m4"])
+    leader = masters.leader()
+    code, answer = masters.request(leader, "POST", "/raftkube/v1/cluster/members",
+                                   {"address": masters.raft_address("m4")})
+    assert code == 201, answer
+    masters.start("m4", bigger)
+    assert masters.request(leader, "POST", PODS, pod("seen-by-m4"))[0] == 201
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        status = masters.status("m4")
+        if status and status["ready"]:
+            break
+        time.sleep(0.2)
+    code, got = masters.request("m4", "GET", f"{PODS}/seen-by-m4")
+    assert code == 200
+    assert masters.raft_address("m4") in [m["address"] for m in masters.status(leader)["members"]]
+    code, answer = masters.request(leader, "DELETE", f"/raftkube/v1/cluster/members/{masters.raft_address('m4')}")
+    assert code == 200, answer
+    masters.kill("m4")
+    assert masters.raft_address("m4") not in [m["address"] for m in masters.status(masters.leader())["members"]]
+    assert masters.request(masters.leader(), "POST", PODS, pod("after-leave"))[0] == 201
