@@ -1,5 +1,282 @@
-"""Client commands: apply, get, delete, cluster status ... (talk to the masters' HTTP API)."""
+"""Client commands: apply, get, delete, cluster status/add-master/remove-master.
+
+Each command finds the masters (see `discovery`), talks to them through `ApiClient` and
+prints what kubectl would. Errors are `UserError`s: one line on stderr, exit code 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import datetime, timezone
 
 import click
+import yaml
 
-COMMANDS: list[click.Command] = []
+from raftkube.client.api import ApiClient, ApiError
+from raftkube.client.discovery import Masters, find_masters
+from raftkube.client.manifests import load_manifests
+from raftkube.client.printing import format_objects, nothing_found, object_name
+from raftkube.errors import UserError
+from raftkube.state.objects import DEFAULT_NAMESPACE, KindInfo, kind_info
+
+inventory_option = click.option("-i", "--inventory", envvar="RAFTKUBE_INVENTORY",
+                                 help="Inventory of the cluster (default: $RAFTKUBE_INVENTORY, the lab).")
+namespace_option = click.option("-n", "--namespace", default=None, help="Namespace (default: default).")
+
+
+def object_path(info: KindInfo, namespace: str | None, name: str | None = None) -> str:
+    """The API path of a collection or an object; namespace None lists across namespaces."""
+    prefix = "/api/v1" if info.api_version == "v1" else f"/apis/{info.api_version}"
+    path = prefix + (f"/namespaces/{namespace}" if info.namespaced and namespace else "") + f"/{info.plural}"
+    return path + (f"/{name}" if name else "")
+
+
+def _run(masters: Masters, work):
+    async def main():
+        async with ApiClient(masters.endpoints, masters.token) as client:
+            return await work(client)
+    return asyncio.run(main())
+
+
+# -- apply ----------------------------------------------------------------------------
+
+@click.command()
+@click.option("-f", "--filename", "source", required=True, help="Manifest file, directory, or - for stdin.")
+@click.option("-R", "--recursive", is_flag=True, help="Read directories recursively.")
+@namespace_option
+@inventory_option
+def apply(source: str, recursive: bool, namespace: str | None, inventory: str | None) -> None:
+    """Create or update the objects in FILE (multi-document YAML or JSON)."""
+    manifests = load_manifests(source, recursive=recursive)
+    masters = find_masters(inventory)
+
+    async def work(client: ApiClient) -> None:
+        for manifest in manifests:
+            click.echo(f"{object_name(manifest)} {await _apply_one(client, manifest, namespace)}")
+
+    _run(masters, work)
+
+
+async def _apply_one(client: ApiClient, manifest: dict, namespace: str | None) -> str:
+    """Create the object, or merge the manifest into the existing one (kubectl apply-like)."""
+    info = kind_info(manifest["kind"])
+    meta = manifest.setdefault("metadata", {})
+    if info.namespaced:
+        if namespace and meta.get("namespace") not in (None, namespace):
+            raise UserError(f"{object_name(manifest)}: the manifest's namespace {meta['namespace']!r} "
+                            f"does not match -n {namespace}")
+        meta["namespace"] = meta.get("namespace") or namespace or DEFAULT_NAMESPACE
+    ns = meta.get("namespace") if info.namespaced else None
+    try:
+        await client.create(object_path(info, ns), manifest)
+        return "created"
+    except ApiError as exc:
+        if exc.reason != "AlreadyExists":
+            raise
+    before = await client.get(object_path(info, ns, meta["name"]))
+    after = await client.patch(object_path(info, ns, meta["name"]), manifest)
+    same = after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    return "unchanged" if same else "configured"
+
+
+# -- get ------------------------------------------------------------------------------
+
+@click.command()
+@click.argument("kind")
+@click.argument("name", required=False)
+@click.option("-l", "--selector", default=None, help="Label selector, e.g. app=web,tier!=db.")
+@namespace_option
+@click.option("-A", "--all-namespaces", is_flag=True, help="List across all namespaces.")
+@click.option("-o", "--output", type=click.Choice(["wide", "json", "yaml", "name"]), default=None)
+@inventory_option
+def get(kind: str, name: str | None, selector: str | None, namespace: str | None,
+        all_namespaces: bool, output: str | None, inventory: str | None) -> None:
+    """Show one object, or list objects of a kind."""
+    info = kind_info(kind)
+    if name and all_namespaces:
+        raise UserError("a NAME cannot be combined with -A")
+    ns = None if all_namespaces or not info.namespaced else namespace or DEFAULT_NAMESPACE
+    masters = find_masters(inventory)
+
+    async def work(client: ApiClient) -> list[dict]:
+        if name:
+            return [await client.get(object_path(info, ns, name))]
+        params = {"labelSelector": selector} if selector else None
+        return (await client.get(object_path(info, ns), params))["items"]
+
+    objects = _run(masters, work)
+    text = format_objects(objects, output, info, datetime.now(timezone.utc),
+                          all_namespaces=all_namespaces, single=bool(name))
+    if text:
+        click.echo(text.rstrip("\n"))
+    elif not name and output in (None, "wide"):
+        click.echo(nothing_found(ns), err=True)
+
+
+# -- delete ---------------------------------------------------------------------------
+
+@click.command()
+@click.argument("kind", required=False)
+@click.argument("names", nargs=-1)
+@click.option("-f", "--filename", "source", default=None, help="Delete the objects in this manifest.")
+@click.option("-l", "--selector", default=None, help="Delete every object matching this label selector.")
+@namespace_option
+@inventory_option
+def delete(kind: str | None, names: tuple[str, ...], source: str | None, selector: str | None,
+           namespace: str | None, inventory: str | None) -> None:
+    """Delete objects by KIND NAME..., by -f FILE, or by KIND -l SELECTOR."""
+    targets = _delete_targets(kind, names, source, selector, namespace)
+    masters = find_masters(inventory)
+
+    async def work(client: ApiClient) -> None:
+        pending = list(targets)
+        if selector:
+            info, ns = pending.pop()
+            listed = await client.get(object_path(info, ns), {"labelSelector": selector})
+            pending = [(info, obj["metadata"].get("namespace"), obj["metadata"]["name"])
+                       for obj in listed["items"]]
+            if not pending:
+                click.echo("No resources found", err=True)
+        for info, ns, name in pending:
+            await client.delete(object_path(info, ns, name))
+            click.echo(f'{info.singular} "{name}" deleted')
+
+    _run(masters, work)
+
+
+def _delete_targets(kind, names, source, selector, namespace) -> list[tuple]:
+    if source:
+        if kind or names or selector:
+            raise UserError("use either -f FILE or KIND NAME / KIND -l SELECTOR")
+        targets = []
+        for manifest in load_manifests(source):
+            info = kind_info(manifest["kind"])
+            meta = manifest.get("metadata") or {}
+            ns = (meta.get("namespace") or namespace or DEFAULT_NAMESPACE) if info.namespaced else None
+            targets.append((info, ns, meta["name"]))
+        return targets
+    if not kind:
+        raise UserError("say what to delete: KIND NAME, KIND -l SELECTOR or -f FILE")
+    info = kind_info(kind)
+    ns = (namespace or DEFAULT_NAMESPACE) if info.namespaced else None
+    if selector:
+        if names:
+            raise UserError("use either NAME or -l SELECTOR, not both")
+        return [(info, ns)]
+    if not names:
+        raise UserError(f"delete {kind}: give a NAME, -l SELECTOR or -f FILE")
+    return [(info, ns, name) for name in names]
+
+
+# -- cluster --------------------------------------------------------------------------
+
+@click.group()
+def cluster() -> None:
+    """The masters: status, adding and removing a master."""
+
+
+@cluster.command("status")
+@click.option("-o", "--output", type=click.Choice(["json", "yaml"]), default=None)
+@inventory_option
+def cluster_status(output: str | None, inventory: str | None) -> None:
+    """Leader, term, commit index, and every member's address, state and lag."""
+    masters = find_masters(inventory)
+
+    async def work(client: ApiClient) -> list[dict | None]:
+        return await asyncio.gather(*(client.status_of(endpoint) for endpoint in masters.endpoints))
+
+    report = summarize_cluster(masters, _run(masters, work))
+    if output == "json":
+        click.echo(json.dumps(report, indent=2))
+    elif output == "yaml":
+        click.echo(yaml.safe_dump(report, sort_keys=False).rstrip("\n"))
+    else:
+        click.echo(_cluster_table(report))
+
+
+def summarize_cluster(masters: Masters, statuses: list[dict | None]) -> dict:
+    """Merge each master's own view into one report, the leader's view first."""
+    names = {f"{m.address}:{m.raft_port}": m.name for m in masters.inventory.masters}
+    answered = {s["self"]: s for s in statuses if s}
+    if not answered:
+        raise UserError(f"no master answered ({', '.join(masters.endpoints)})")
+    leaders = [s for s in answered.values() if s["state"] == "leader"]
+    leader = max(leaders, key=lambda s: s["term"]) if leaders else None
+    view = leader or max(answered.values(), key=lambda s: s["term"])
+    addresses = list(dict.fromkeys([*(m["address"] for m in view["members"]), *answered, *names]))
+    members = []
+    for address in addresses:
+        own = answered.get(address)
+        seen_by_leader = next((m for m in leader["members"] if m["address"] == address), None) if leader else None
+        if own:
+            state = own["state"]
+        elif seen_by_leader and seen_by_leader["connected"]:
+            state = "api-unreachable"
+        else:
+            state = "unreachable"
+        lag = None
+        if leader and own:
+            lag = max(leader["commitIndex"] - own["lastApplied"], 0)
+        elif leader and seen_by_leader and seen_by_leader["matchIndex"] is not None:
+            lag = max(leader["commitIndex"] - seen_by_leader["matchIndex"], 0)
+        members.append({
+            "name": names.get(address, ""), "address": address, "state": state,
+            "term": own["term"] if own else None, "lastApplied": own["lastApplied"] if own else None,
+            "lag": lag, "inRaftConfig": address in [m["address"] for m in view["members"]],
+        })
+    return {
+        "leader": names.get(leader["self"], leader["self"]) if leader else None,
+        "leaderAddress": leader["self"] if leader else None,
+        "term": view["term"], "commitIndex": view["commitIndex"],
+        "revision": view.get("revision"), "members": members,
+    }
+
+
+def _cluster_table(report: dict) -> str:
+    head = (f"leader: {report['leader'] or '<none>'}"
+            + (f" ({report['leaderAddress']})" if report["leaderAddress"] else "")
+            + f"  term: {report['term']}  commit index: {report['commitIndex']}")
+    rows = [("NAME", "ADDRESS", "STATE", "TERM", "APPLIED", "LAG")]
+    for m in report["members"]:
+        rows.append((m["name"] or "-", m["address"], m["state"], _cell(m["term"]),
+                     _cell(m["lastApplied"]), _cell(m["lag"])))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["   ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join([head, *lines])
+
+
+def _cell(value) -> str:
+    return "-" if value is None else str(value)
+
+
+@cluster.command("add-master")
+@click.argument("name")
+@inventory_option
+def add_master(name: str, inventory: str | None) -> None:
+    """Add master NAME (already in the inventory) to the Raft cluster, then start it."""
+    masters = find_masters(inventory)
+    host = masters.inventory.host(name)
+    address = f"{host.address}:{host.raft_port}"
+    endpoints = [e for e, m in zip(masters.endpoints, masters.inventory.masters) if m.name != name]
+    _run(Masters(masters.inventory, endpoints, masters.token),
+         lambda client: client.request("POST", "/raftkube/v1/cluster/members", {"address": address}))
+    click.echo(f"master {name} ({address}) added; start it with: raftkube master -i INVENTORY --name {name}")
+
+
+@cluster.command("remove-master")
+@click.argument("name")
+@inventory_option
+def remove_master(name: str, inventory: str | None) -> None:
+    """Remove master NAME from the Raft cluster (then stop it and drop it from the inventory)."""
+    masters = find_masters(inventory)
+    host = masters.inventory.host(name)
+    address = f"{host.address}:{host.raft_port}"
+    endpoints = [e for e, m in zip(masters.endpoints, masters.inventory.masters) if m.name != name]
+    _run(Masters(masters.inventory, endpoints, masters.token),
+         lambda client: client.request("DELETE", f"/raftkube/v1/cluster/members/{address}"))
+    click.echo(f"master {name} ({address}) removed")
+
+
+COMMANDS: list[click.Command] = [apply, get, delete, cluster]

@@ -1,0 +1,102 @@
+"""The client commands (`raftkube apply/get/delete/cluster`) against three real masters."""
+
+import json
+import os
+import subprocess
+import sys
+
+MANIFEST = """\
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  namespace: shop
+  labels: {app: web}
+spec:
+  containers:
+  - name: main
+    image: busybox
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: db
+  namespace: shop
+  labels: {app: db}
+spec:
+  containers:
+  - name: main
+    image: busybox
+"""
+
+
+def raftkube(masters, *args, stdin=None, env_inventory=False):
+    env = {**os.environ}
+    env.pop("RAFTKUBE_INVENTORY", None)
+    argv = [sys.executable, "-m", "raftkube", *args]
+    if env_inventory:
+        env["RAFTKUBE_INVENTORY"] = str(masters.inventory)
+    else:
+        argv += ["-i", str(masters.inventory)]
+    return subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_apply_get_delete(masters):
+    created = raftkube(masters, "apply", "-f", "-", stdin=MANIFEST)
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.splitlines() == ["namespace/shop created", "pod/web created", "pod/db created"]
+    again = raftkube(masters, "apply", "-f", "-", stdin=MANIFEST.replace("{app: db}", "{app: db, tier: x}"))
+    assert again.stdout.splitlines() == ["namespace/shop unchanged", "pod/web unchanged", "pod/db configured"]
+
+    listed = raftkube(masters, "get", "pods", "-n", "shop", "-o", "json", env_inventory=True)
+    assert listed.returncode == 0, listed.stderr
+    document = json.loads(listed.stdout)
+    assert document["kind"] == "List" and [p["metadata"]["name"] for p in document["items"]] == ["db", "web"]
+    selected = raftkube(masters, "get", "po", "-A", "-l", "app=web", "-o", "name")
+    assert selected.stdout.split() == ["pod/web"]
+    one = json.loads(raftkube(masters, "get", "pod", "db", "-n", "shop", "-o", "json").stdout)
+    assert one["kind"] == "Pod" and one["metadata"]["labels"]["tier"] == "x"
+
+    deleted = raftkube(masters, "delete", "pod", "web", "-n", "shop")
+    assert deleted.returncode == 0 and deleted.stdout.strip() == 'pod "web" deleted'
+    missing = raftkube(masters, "get", "pod", "web", "-n", "shop")
+    assert missing.returncode == 1 and missing.stderr.strip() == 'error: pods "web" not found'
+    gone = raftkube(masters, "delete", "namespace", "shop")
+    assert gone.returncode == 0
+    assert masters.request("m1", "GET", "/api/v1/namespaces/shop/pods/db")[0] == 404
+
+
+def test_user_mistakes_are_one_line_errors(masters):
+    for args, stdin in [(("get", "gizmos"), None), (("get", "pods", "-l", "a in ("), None),
+                        (("apply", "-f", "-"), "kind: Pod\nmetadata: {name: x}\nspec: {containers: []}\n"),
+                        (("apply", "-f", "/nonexistent.yaml"), None)]:
+        result = raftkube(masters, *args, stdin=stdin)
+        assert result.returncode == 1, (args, result.stdout)
+        assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_cluster_status(masters):
+    leader = masters.leader()
+    result = raftkube(masters, "cluster", "status", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["leader"] == leader and report["term"] >= 1 and report["commitIndex"] > 0
+    assert sorted(m["name"] for m in report["members"]) == ["m1", "m2", "m3"]
+    assert all(m["state"] in ("leader", "follower") and m["lag"] is not None for m in report["members"])
+    masters.kill("m3")
+    table = raftkube(masters, "cluster", "status")
+    assert table.returncode == 0
+    assert any(line.startswith("m3") and "unreachable" in line for line in table.stdout.splitlines())
+
+
+def test_no_master_answers_is_one_line(masters):
+    for name in list(masters.procs):
+        masters.kill(name)
+    result = subprocess.run([sys.executable, "-m", "raftkube", "cluster", "status", "-i", str(masters.inventory)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and result.stderr.startswith("error: no master answered")
