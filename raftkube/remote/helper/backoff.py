@@ -1,0 +1,44 @@
+"""When to restart an exited container: restartPolicy plus Kubernetes' crash back-off.
+
+A pure decision so the leader's reconcile loop can call it with what `list_pods`
+reported; the helper only does the restart it is told to do.
+
+Kubernetes waits 10 s after the first exit, doubling per restart up to 5 min, and
+forgets the back-off once a container has run for 10 min. Kubernetes keeps that
+back-off apart from the restart count; here the count is all we have, so after a
+container that ran 10 min crashes again, the back-off restarts from 10 s but the one
+after it continues from the count (it is never shorter than Kubernetes' would be
+after the second quick crash, and never longer than 5 min).
+"""
+
+INITIAL_DELAY = 10.0
+MAX_DELAY = 300.0
+RESET_AFTER = 600.0
+
+POLICIES = ("Always", "OnFailure", "Never")
+
+
+def restart_delay(restart_count: int) -> float:
+    """The back-off before restart number `restart_count + 1`."""
+    return min(INITIAL_DELAY * 2 ** min(restart_count, 16), MAX_DELAY)
+
+
+def next_restart(
+    policy: str,
+    exit_code: int,
+    restart_count: int,
+    finished_at: float,
+    now: float,
+    started_at: float | None = None,
+) -> float | None:
+    """Seconds from `now` until the container should be restarted, or None for never.
+
+    Times are Unix timestamps. 0.0 means restart now.
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"unknown restartPolicy {policy!r}: expected one of {', '.join(POLICIES)}")
+    if policy == "Never" or (policy == "OnFailure" and exit_code == 0):
+        return None
+    ran_long = started_at is not None and finished_at - started_at >= RESET_AFTER
+    delay = INITIAL_DELAY if ran_long else restart_delay(restart_count)
+    return max(0.0, finished_at + delay - now)

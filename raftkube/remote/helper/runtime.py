@@ -1,0 +1,404 @@
+"""Pods on a host's Docker engine: a pause container holding the namespaces, plus apps.
+
+Like Kubernetes' dockershim: the pause container owns the pod's network (and IPC)
+namespace, created with network none (raftkube.netproxy gives it a veth later), and
+every app container joins it. The pause image is `busybox` running `sleep` for ever;
+a real pause image (which reaps zombies and exits on SIGTERM) can replace it later.
+
+Every container carries labels naming its pod and a hash of what it was created
+from, so `ensure_pod` is idempotent: it creates only what is missing or changed.
+Restarting exited containers is the leader's decision (see backoff.py); the restart
+count Docker keeps counts only its own restarts, so ours is kept in the pod's
+directory on the host.
+"""
+
+import contextlib
+import datetime
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from raftkube.remote.helper import quantity
+from raftkube.remote.helper.errors import BadRequest, NotFound, OpError
+
+log = logging.getLogger(__name__)
+
+LABEL_UID = "io.raftkube.pod.uid"
+LABEL_NAMESPACE = "io.raftkube.pod.namespace"
+LABEL_NAME = "io.raftkube.pod.name"
+LABEL_CONTAINER = "io.raftkube.container.name"
+LABEL_HASH = "io.raftkube.container.hash"
+LABEL_PORTS = "io.raftkube.container.ports"
+
+PAUSE = "POD"
+PAUSE_IMAGE = "busybox"
+PAUSE_COMMAND = ["sleep", "2147483647"]
+
+# uids and names end up in paths and container names: only what Kubernetes allows.
+_UID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+class PodRuntime:
+    """The pods of one Docker engine, with their volumes under `pods_dir/<uid>/`."""
+
+    def __init__(self, docker_host: str, pods_dir: Path):
+        self.docker_host = docker_host
+        self.pods_dir = Path(pods_dir)
+        self.client = docker.DockerClient(base_url=docker_host, timeout=120)
+
+    def docker_version(self) -> str:
+        with self._docker():
+            return self.client.version()["Version"]
+
+    def ensure_pod(self, pod: dict) -> dict:
+        """Make the host run `pod` (a Kubernetes v1 Pod); returns what was created and kept."""
+        plan = _plan(pod, self.pods_dir)
+        created, kept = [], []
+        with self._docker():
+            existing = {c.labels.get(LABEL_CONTAINER): c for c in self._containers(plan.uid)}
+            pause = existing.get(PAUSE)
+            if pause is None or pause.labels.get(LABEL_HASH) != plan.pause["labels"][LABEL_HASH] or pause.status != "running":
+                # A new pause means a new network namespace: apps joined to the old one must go too.
+                for container in existing.values():
+                    container.remove(force=True)
+                existing = {}
+                self._create(plan.pause)
+                created.append(PAUSE)
+            else:
+                kept.append(PAUSE)
+            for name, container in existing.items():
+                if name != PAUSE and name not in plan.apps:
+                    container.remove(force=True)
+            for path in plan.directories:
+                path.mkdir(parents=True, exist_ok=True)
+            for name, config in plan.apps.items():
+                container = existing.get(name)
+                if container is not None and container.labels.get(LABEL_HASH) == config["labels"][LABEL_HASH]:
+                    if container.status == "created":
+                        container.start()
+                    kept.append(name)
+                    continue
+                if container is not None:
+                    container.remove(force=True)
+                self._reset_restarts(plan.uid, name)
+                self._create(config)
+                created.append(name)
+        if created:
+            log.info("pod %s/%s (%s): created %s", plan.namespace, plan.name, plan.uid, ", ".join(created))
+        return {"uid": plan.uid, "created": created, "kept": kept}
+
+    def remove_pod(self, uid: str) -> dict:
+        """Remove the pod's containers and its directory (emptyDir data); fine if already gone."""
+        _check_uid(uid)
+        with self._docker():
+            containers = self._containers(uid)
+            # Apps first: removing the pause first would leave them in a dead namespace.
+            for container in sorted(containers, key=lambda c: c.labels.get(LABEL_CONTAINER) == PAUSE):
+                with contextlib.suppress(docker.errors.NotFound):
+                    container.remove(force=True, v=True)
+        shutil.rmtree(self.pods_dir / uid, ignore_errors=True)
+        return {"uid": uid, "removed": len(containers)}
+
+    def list_pods(self) -> list[dict]:
+        """Every raftkube pod on this engine with the observed state of each container."""
+        with self._docker():
+            containers = self.client.containers.list(all=True, filters={"label": LABEL_UID})
+        pods: dict[str, dict] = {}
+        for container in containers:
+            labels = container.labels
+            uid = labels[LABEL_UID]
+            pod = pods.setdefault(
+                uid,
+                {"uid": uid, "namespace": labels.get(LABEL_NAMESPACE), "name": labels.get(LABEL_NAME), "pause": None, "containers": []},
+            )
+            status = self._status(uid, container)
+            if status["name"] == PAUSE:
+                pod["pause"] = status
+            else:
+                pod["containers"].append(status)
+        for pod in pods.values():
+            pod["containers"].sort(key=lambda c: c["name"])
+        return sorted(pods.values(), key=lambda p: (p["namespace"] or "", p["name"] or "", p["uid"]))
+
+    def logs(self, uid: str, container: str, tail: int = 100) -> str:
+        with self._docker():
+            data = self._container(uid, container).logs(tail=tail if tail >= 0 else "all")
+        return data.decode(errors="replace")
+
+    def exec(self, uid: str, container: str, argv: list[str]) -> dict:
+        """Run argv in a running container (no shell); its exit code and combined output."""
+        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+            raise BadRequest("exec: argv must be a non-empty list of strings")
+        with self._docker():
+            result = self._container(uid, container).exec_run(argv)
+        return {"exit_code": result.exit_code, "output": result.output.decode(errors="replace")}
+
+    def restart_container(self, uid: str, container: str) -> dict:
+        """Start the container again (restart it if running) and count the restart."""
+        with self._docker():
+            found = self._container(uid, container)
+            found.reload()
+            if found.status == "running":
+                found.restart(timeout=10)
+            else:
+                found.start()
+        count = self._restarts(uid).get(container, 0) + 1
+        self._save_restarts(uid, {**self._restarts(uid), container: count})
+        return {"uid": uid, "container": container, "restart_count": count}
+
+    def _containers(self, uid: str) -> list:
+        return self.client.containers.list(all=True, filters={"label": f"{LABEL_UID}={uid}"})
+
+    def _container(self, uid: str, name: str):
+        _check_uid(uid)
+        for container in self._containers(uid):
+            if container.labels.get(LABEL_CONTAINER) == name:
+                return container
+        raise NotFound(f"pod {uid} has no container {name!r} on this host")
+
+    def _create(self, config: dict) -> None:
+        self._ensure_image(config["image"], config.pop("pull_policy"))
+        container = self.client.containers.create(**config)
+        container.start()
+
+    def _ensure_image(self, image: str, pull_policy: str) -> None:
+        try:
+            self.client.images.get(image)
+            present = True
+        except docker.errors.ImageNotFound:
+            present = False
+        if present and pull_policy != "Always":
+            return
+        if not present and pull_policy == "Never":
+            raise OpError(f"image {image} is not present on this host (imagePullPolicy: Never)")
+        try:
+            self.client.images.pull(image)
+        except docker.errors.APIError as exc:
+            if not present:
+                raise OpError(f"image {image} is not on this host and pulling it failed: {exc.explanation or exc}") from None
+            # Hosts often have no registry (air-gapped, `raftkube image load`): the local copy will do.
+            log.warning("pulling %s failed, using the local image: %s", image, exc.explanation or exc)
+
+    def _status(self, uid: str, container) -> dict:
+        state = container.attrs.get("State", {})
+        name = container.labels.get(LABEL_CONTAINER, "")
+        return {
+            "name": name,
+            "id": container.id,
+            "image": container.attrs.get("Config", {}).get("Image"),
+            "state": state.get("Status"),
+            "exit_code": state.get("ExitCode"),
+            "restart_count": self._restarts(uid).get(name, 0),
+            "started_at": _timestamp(state.get("StartedAt")),
+            "finished_at": _timestamp(state.get("FinishedAt")),
+            "ports": json.loads(container.labels.get(LABEL_PORTS) or "[]"),
+        }
+
+    def _restarts_file(self, uid: str) -> Path:
+        return self.pods_dir / uid / "restarts.json"
+
+    def _restarts(self, uid: str) -> dict[str, int]:
+        try:
+            return json.loads(self._restarts_file(uid).read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def _save_restarts(self, uid: str, counts: dict[str, int]) -> None:
+        path = self._restarts_file(uid)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".restarts.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(counts))
+        os.replace(tmp, path)
+
+    def _reset_restarts(self, uid: str, container: str) -> None:
+        counts = self._restarts(uid)
+        if counts.pop(container, None) is not None:
+            self._save_restarts(uid, counts)
+
+    @contextlib.contextmanager
+    def _docker(self) -> Iterator[None]:
+        """Docker's failures as one-line op errors the leader can show."""
+        try:
+            yield
+        except docker.errors.NotFound as exc:
+            raise NotFound(str(exc.explanation or exc)) from None
+        except docker.errors.APIError as exc:
+            raise OpError(f"docker: {exc.explanation or exc}") from None
+        except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
+            raise OpError(f"cannot talk to Docker at {self.docker_host}: {exc}") from None
+
+
+class _Plan:
+    """What a pod needs on the host: docker create arguments per container, and directories."""
+
+    def __init__(self, uid: str, namespace: str, name: str):
+        self.uid, self.namespace, self.name = uid, namespace, name
+        self.pause: dict = {}
+        self.apps: dict[str, dict] = {}
+        self.directories: list[Path] = []
+
+
+def _plan(pod: dict, pods_dir: Path) -> _Plan:
+    if not isinstance(pod, dict):
+        raise BadRequest("ensure_pod: pod must be an object")
+    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+    uid, namespace, name = meta.get("uid"), meta.get("namespace", "default"), meta.get("name")
+    _check_uid(uid)
+    for field, value in (("metadata.name", name), ("metadata.namespace", namespace)):
+        if not isinstance(value, str) or not _NAME.match(value):
+            raise BadRequest(f"pod {field} {value!r} is not a valid name")
+    containers = spec.get("containers")
+    if not isinstance(containers, list) or not containers:
+        raise BadRequest("pod spec.containers must be a non-empty list")
+    plan = _Plan(uid, namespace, name)
+    pod_labels = {LABEL_UID: uid, LABEL_NAMESPACE: namespace, LABEL_NAME: name}
+    pause_name = _container_name(PAUSE, name, namespace, uid)
+    plan.pause = _hashed(
+        {
+            "image": PAUSE_IMAGE,
+            "command": PAUSE_COMMAND,
+            "name": pause_name,
+            "hostname": name[:63],
+            "network_mode": "none",
+            "ipc_mode": "shareable",
+            "labels": pod_labels | {LABEL_CONTAINER: PAUSE},
+            "pull_policy": "IfNotPresent",
+        }
+    )
+    binds, plan.directories = _volumes(spec.get("volumes") or [], pods_dir / uid)
+    for index, container in enumerate(containers):
+        config = _app(container, index, binds, pod_labels, pause_name)
+        if config["labels"][LABEL_CONTAINER] in plan.apps:
+            raise BadRequest(f"spec.containers[{index}].name is a duplicate")
+        plan.apps[config["labels"][LABEL_CONTAINER]] = config
+    return plan
+
+
+def _app(container: dict, index: int, binds: dict[str, str], pod_labels: dict, pause_name: str) -> dict:
+    where = f"spec.containers[{index}]"
+    name, image = container.get("name"), container.get("image")
+    if not isinstance(name, str) or not _NAME.match(name) or name == PAUSE:
+        raise BadRequest(f"{where}.name {name!r} is not a valid container name")
+    if not isinstance(image, str) or not image:
+        raise BadRequest(f"{where}.image is required")
+    env = []
+    for item in container.get("env") or []:
+        if "value" not in item and "valueFrom" in item:
+            raise BadRequest(f"{where}.env {item.get('name')!r}: valueFrom is not supported")
+        env.append(f"{item['name']}={item.get('value', '')}")
+    volumes = []
+    for mount in container.get("volumeMounts") or []:
+        source = binds.get(mount.get("name"))
+        if source is None:
+            raise BadRequest(f"{where}.volumeMounts: no volume named {mount.get('name')!r}")
+        target = mount.get("mountPath", "")
+        if not target.startswith("/") or ":" in target:
+            raise BadRequest(f"{where}.volumeMounts: mountPath {target!r} must be an absolute path without ':'")
+        volumes.append(f"{source}:{target}:{'ro' if mount.get('readOnly') else 'rw'}")
+    config: dict[str, Any] = {
+        "image": image,
+        "name": _container_name(name, pod_labels[LABEL_NAME], pod_labels[LABEL_NAMESPACE], pod_labels[LABEL_UID]),
+        "network_mode": f"container:{pause_name}",
+        "ipc_mode": f"container:{pause_name}",
+        "environment": env,
+        "volumes": volumes,
+        "labels": pod_labels | {LABEL_CONTAINER: name, LABEL_PORTS: json.dumps(container.get("ports") or [], sort_keys=True)},
+        "pull_policy": container.get("imagePullPolicy") or _default_pull_policy(image),
+    }
+    if container.get("command"):
+        config["entrypoint"] = list(container["command"])
+    if container.get("args"):
+        config["command"] = list(container["args"])
+    if container.get("workingDir"):
+        config["working_dir"] = container["workingDir"]
+    config |= _resources(container.get("resources") or {})
+    return _hashed(config)
+
+
+def _default_pull_policy(image: str) -> str:
+    """Kubernetes' default: Always for `:latest` or no tag, IfNotPresent otherwise."""
+    if "@" in image:
+        return "IfNotPresent"
+    tag = image.rsplit("/", 1)[-1].partition(":")[2]
+    return "Always" if tag in ("", "latest") else "IfNotPresent"
+
+
+def _resources(resources: dict) -> dict:
+    """Kubernetes requests/limits as Docker's: limits cap, requests weigh and reserve."""
+    limits, requests_ = resources.get("limits") or {}, resources.get("requests") or {}
+    config = {}
+    if "cpu" in limits:
+        config["nano_cpus"] = quantity.millicores(limits["cpu"]) * 10**6
+    if "memory" in limits:
+        config["mem_limit"] = quantity.memory_bytes(limits["memory"])
+    if "cpu" in requests_:
+        # Kubernetes' own mapping of a CPU request to cgroup v1 shares (min 2).
+        config["cpu_shares"] = max(2, quantity.millicores(requests_["cpu"]) * 1024 // 1000)
+    if "memory" in requests_:
+        config["mem_reservation"] = quantity.memory_bytes(requests_["memory"])
+    return config
+
+
+def _volumes(volumes: list[dict], pod_dir: Path) -> tuple[dict[str, str], list[Path]]:
+    """Volume name -> host path to bind, and the directories to create first."""
+    binds, directories = {}, []
+    for index, volume in enumerate(volumes):
+        name = volume.get("name")
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise BadRequest(f"spec.volumes[{index}].name {name!r} is not a valid name")
+        if "emptyDir" in volume:
+            if (volume["emptyDir"] or {}).get("medium"):
+                raise BadRequest(f"spec.volumes[{index}].emptyDir.medium is not supported")
+            path = pod_dir / "volumes" / name
+            directories.append(path)
+        elif "hostPath" in volume:
+            source = volume["hostPath"] or {}
+            path = Path(source.get("path", ""))
+            kind = source.get("type") or ""
+            if not path.is_absolute() or ":" in str(path):
+                raise BadRequest(f"spec.volumes[{index}].hostPath.path must be an absolute path without ':'")
+            if kind == "DirectoryOrCreate":
+                directories.append(path)
+            elif kind in ("Directory", "File") and not (path.is_dir() if kind == "Directory" else path.is_file()):
+                raise OpError(f"volume {name}: hostPath {path} is not an existing {kind.lower()} on this host")
+            elif kind not in ("", "Directory", "File"):
+                raise BadRequest(f"spec.volumes[{index}].hostPath.type {kind!r} is not supported")
+        else:
+            raise BadRequest(f"spec.volumes[{index}] ({name}): only emptyDir and hostPath volumes are supported")
+        binds[name] = str(path)
+    return binds, directories
+
+
+def _hashed(config: dict) -> dict:
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+    return config | {"labels": config["labels"] | {LABEL_HASH: digest}}
+
+
+def _container_name(container: str, pod: str, namespace: str, uid: str) -> str:
+    return f"rk_{container}_{pod}_{namespace}_{uid}"
+
+
+def _check_uid(uid: Any) -> None:
+    if not isinstance(uid, str) or not _UID.match(uid):
+        raise BadRequest(f"pod uid {uid!r} is not a valid uid")
+
+
+def _timestamp(value: str | None) -> float | None:
+    """Docker's RFC 3339 time (nanoseconds, `0001-01-01...` for never) as a Unix timestamp."""
+    if not value or value.startswith("0001-"):
+        return None
+    main, _, rest = value.partition(".")
+    fraction = rest.rstrip("Z")[:6] if rest else "0"
+    stamp = datetime.datetime.fromisoformat(main).replace(tzinfo=datetime.timezone.utc)
+    return stamp.timestamp() + float(f"0.{fraction or '0'}")
