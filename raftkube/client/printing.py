@@ -147,8 +147,8 @@ def _table(
 
 
 def _align(rows: list[Row]) -> str:
-    """Columns like Go's tabwriter as kubectl sets it up (min width 10, padding 3)."""
-    widths = [max(10, max(len(row[i]) for row in rows) + 3) for i in range(len(rows[0]))]
+    """Columns like Go's tabwriter as kubectl sets it up (min width 6, padding 3)."""
+    widths = [max(6, max(len(row[i]) for row in rows) + 3) for i in range(len(rows[0]))]
     lines = []
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths)]
