@@ -50,7 +50,7 @@ def make_ops(state_dir: Path, docker_host: str) -> dict[str, Callable[..., Any]]
         "remove_pod": lambda uid: pods().remove_pod(uid),
         "list_pods": lambda: pods().list_pods(),
         "logs": lambda uid, container, tail=100: pods().logs(uid, container, tail),
-        "exec": lambda uid, container, argv, timeout=60.0: pods().exec(uid, container, argv, timeout),
+        "exec": lambda uid, container, argv: pods().exec(uid, container, argv),
         "restart_container": lambda uid, container: pods().restart_container(uid, container),
     }
 

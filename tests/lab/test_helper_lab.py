@@ -1,0 +1,117 @@
+"""The helper over real SSH on a lab node: shipped once, answers, fenced, gone on close."""
+
+import time
+from dataclasses import replace
+
+import pytest
+
+from raftkube.remote import ssh
+from raftkube.remote.connection import ConnectionLost, HostConnection, StaleTermError
+from raftkube.remote.inventory import load_inventory
+from raftkube.remote.zipapp import helper_zipapp
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def lab(make_lab):
+    return make_lab(nodes=1, masters=0, setup=False, prefix="hlp")
+
+
+@pytest.fixture(scope="module")
+def inventory(lab):
+    inv = load_inventory(lab.inventory_path)
+    ssh.connect(inv.host("node1"), inv.known_hosts_path, accept_new=True).close()
+    return inv
+
+
+@pytest.fixture
+def conn(inventory):
+    with HostConnection(inventory.host("node1"), inventory.known_hosts_path) as c:
+        yield c
+
+
+def _gone(pid: int, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_helper_answers_on_a_node(conn, lab):
+    assert conn.call("ping", term=1)["pid"] == conn.helper_pid
+    facts = conn.call("host_facts", term=1)
+    assert facts["hostname"] == "node1"
+    assert facts["cpus"] >= 1 and facts["memory_bytes"] > 0
+    assert facts["docker_version"] and facts["python_version"].startswith("3.")
+    assert conn.helper_pid in lab.sandbox("node1").pids()
+
+
+def test_helper_is_cached_on_the_host_by_content_hash(conn, inventory, lab):
+    conn.call("ping", term=1)
+    listing = lab.exec("node1", ["ls", "-a", "/var/lib/raftkube/helper"], capture_output=True, text=True, check=True)
+    assert sorted(listing.stdout.split()) == [".", "..", helper_zipapp().name]
+    stat = ["stat", "-c", "%Y %i", f"/var/lib/raftkube/helper/{helper_zipapp().name}"]
+    before = lab.exec("node1", stat, capture_output=True, text=True, check=True).stdout
+    with HostConnection(inventory.host("node1"), inventory.known_hosts_path) as again:
+        again.call("ping", term=1)
+    assert lab.exec("node1", stat, capture_output=True, text=True, check=True).stdout == before
+
+
+def test_stale_term_is_refused_on_the_host(conn, lab):
+    conn.call("ping", term=50)
+    with pytest.raises(StaleTermError, match="node1: ping: stale term 49 < 50"):
+        conn.call("ping", term=49)
+    term = lab.exec("node1", ["cat", "/var/lib/raftkube/term"], capture_output=True, text=True, check=True)
+    assert term.stdout.strip() == "50"
+
+
+def test_closing_the_connection_leaves_no_helper_on_the_host(inventory, lab):
+    conn = HostConnection(inventory.host("node1"), inventory.known_hosts_path)
+    conn.call("ping", term=100)
+    pid = conn.helper_pid
+    conn.close()
+    assert _gone(pid)
+    assert pid not in lab.sandbox("node1").pids()
+
+
+def test_a_dropped_transport_kills_the_helper_and_the_next_call_reconnects(conn, lab):
+    conn.call("ping", term=100)
+    pid = conn.helper_pid
+    # Cut the TCP connection under paramiko, as a network failure or a leader crash would.
+    conn._conn.client.get_transport().sock.close()
+    with pytest.raises(ConnectionLost):
+        for _ in range(50):
+            conn.call("ping", term=100, timeout=2)
+            time.sleep(0.1)
+    assert _gone(pid, timeout=10)
+    assert conn.call("ping", term=100)["pid"] != pid
+
+
+def test_an_unreachable_host_is_retried_with_back_off(inventory):
+    closed = replace(inventory.host("node1"), port=1)
+    conn = HostConnection(closed, inventory.known_hosts_path, connect_timeout=2)
+    with pytest.raises(ssh.HostUnreachable, match="connection refused"):
+        conn.call("ping", term=1)
+    with pytest.raises(ssh.HostUnreachable, match="next attempt in"):
+        conn.call("ping", term=1)
+    conn.close()
+
+
+def test_helper_dies_with_its_sshd_session(inventory, lab):
+    conn = HostConnection(inventory.host("node1"), inventory.known_hosts_path)
+    try:
+        conn.call("ping", term=100)
+        pid = conn.helper_pid
+        with open(f"/proc/{pid}/stat") as f:
+            parent = int(f.read().rsplit(")", 1)[1].split()[1])
+        lab.exec("node1", ["kill", "-KILL", str(parent)], check=True)
+        assert _gone(pid)
+    finally:
+        conn.close()
