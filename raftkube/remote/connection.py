@@ -172,6 +172,14 @@ class HostConnection:
         """Run `op` on the host under the leader's `term`; see HelperClient.call."""
         return self._ensure().call(op, args, term, timeout)
 
+    def connect(self) -> dict:
+        """Connect now rather than on the first call; returns the helper's hello.
+
+        The hello's `term` is the highest term the host has obeyed when the helper started.
+        """
+        self._ensure()
+        return dict(self._hello)
+
     @property
     def helper_pid(self) -> int | None:
         """The helper's pid on the host while connected (tests check it is gone after close)."""

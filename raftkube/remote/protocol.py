@@ -7,8 +7,8 @@ A request is `{"id": int, "op": str, "args": {...}, "term": int, "timeout": floa
 the answer is `{"id": int, "ok": true, "result": ...}` or
 `{"id": int, "ok": false, "error": "one line", "kind": "stale_term" | ...}`.
 `timeout` lets the helper drop a request that waited in its queue past the point where
-the leader stopped caring. The helper's first line is a hello (`id` 0) naming its pid
-and version, so the leader knows the program started and is the one it shipped.
+the leader stopped caring. The helper's first line is a hello (`id` 0) with its pid, its
+Python version and the highest term the host has seen, so the leader knows it started.
 """
 
 import json

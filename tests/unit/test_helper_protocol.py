@@ -82,6 +82,7 @@ def test_a_new_helper_remembers_the_term(zipapp, tmp_path):
     first.client.call("ping", term=9)
     first.close()
     second = LocalHelper(zipapp, tmp_path)
+    assert second.hello["term"] == 9
     try:
         with pytest.raises(StaleTermError, match="stale term 8 < 9"):
             second.client.call("ping", term=8)

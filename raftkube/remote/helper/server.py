@@ -34,7 +34,8 @@ class Server:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="op")
 
     def serve(self, inp: BinaryIO) -> None:
-        self._send(protocol.Response(protocol.HELLO_ID, True, {"pid": os.getpid(), "python": sys.version.split()[0]}))
+        hello = {"pid": os.getpid(), "python": sys.version.split()[0], "term": self.terms.highest()}
+        self._send(protocol.Response(protocol.HELLO_ID, True, hello))
         for line in iter(inp.readline, b""):
             if line.strip():
                 self._accept(line, time.monotonic())
