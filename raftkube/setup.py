@@ -1,5 +1,288 @@
-"""`raftkube setup` and `raftkube image load`: prepare hosts over SSH, start the masters."""
+"""`raftkube setup` and `raftkube image load`: prepare hosts over SSH, start the masters.
+
+Setup runs in phases, each over every host in parallel (a bounded pool, since fabric's
+groups have no limit): connect and record host keys, check and prepare the host, then
+install and start the masters (they need every host key recorded, as they drive the
+hosts too), wait for a leader, and register the nodes as Node objects. Every step is
+check-then-ensure, so running setup again changes nothing and says so.
+"""
+
+import asyncio
+import os
+import re
+import secrets
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
 
 import click
+import fabric
 
-COMMANDS: list[click.Command] = []
+from raftkube.client.api import ApiClient, ApiError
+from raftkube.client.discovery import inventory_path
+from raftkube.errors import UserError
+from raftkube.remote import hostprep, ssh
+from raftkube.remote.hostprep import HostFacts
+from raftkube.remote.setup_images import SavedImage, load_image, saved_image
+from raftkube.remote.inventory import Host, Inventory, load_inventory
+from raftkube.remote.setup_master import Wheelhouse, ensure_master, install_raftkube, master_config, master_log_tail
+from raftkube.state.quantity import parse_cpu, parse_memory
+from raftkube.state.token import read_token
+
+MAX_PARALLEL = 16
+LEADER_TIMEOUT = 60.0
+_DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+T = TypeVar("T")
+
+
+class SetupFailed(UserError):
+    """Some hosts could not be prepared; the others were."""
+
+
+class Progress:
+    """One line per host step, safe to call from the pool's threads."""
+
+    def __init__(self, echo: Callable[[str], None], tty: bool = False):
+        self._echo, self._tty, self._lock = echo, tty, threading.Lock()
+
+    def step(self, host: str, message: str) -> None:
+        with self._lock:
+            self._echo(f"{click.style(host, bold=True) if self._tty else host}: {message}")
+
+    def failed(self, host: str, message: str) -> None:
+        self.step(host, click.style(f"FAILED: {message}", fg="red") if self._tty else f"FAILED: {message}")
+
+
+@dataclass
+class _Prepared:
+    host: Host
+    conn: fabric.Connection
+    facts: HostFacts
+    docker_version: str | None
+
+
+def setup_cluster(inventory_path: str | Path, echo: Callable[[str], None] = click.echo, tty: bool = False) -> None:
+    """Prepare every host of the inventory and start its masters (also what `lab up` runs)."""
+    inventory = load_inventory(inventory_path)
+    _check_inventory(inventory)
+    progress = Progress(echo, tty)
+    token = _ensure_token(inventory.token_path, progress)
+    failures: dict[str, str] = {}
+    prepared: dict[str, _Prepared] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL, len(inventory.hosts)))) as pool:
+        try:
+            prepared = _each(pool, inventory.hosts.values(), lambda h: _prepare(inventory, h, progress), progress, failures)
+            masters = [prepared[m.name] for m in inventory.masters if m.name in prepared]
+            if masters:
+                wheelhouse = Wheelhouse()
+                _each(pool, masters, lambda p: _start_master(inventory, p, token, wheelhouse, progress), progress, failures)
+            if inventory.masters:
+                _wait_for_leader(inventory, token, prepared, progress)
+                nodes = [prepared[n.name] for n in inventory.nodes if n.name in prepared]
+                asyncio.run(_register_nodes(inventory, token, nodes, progress))
+            elif inventory.nodes:
+                echo("no masters in the inventory: nodes are prepared but not registered")
+        finally:
+            for p in prepared.values():
+                p.conn.close()
+    if failures:
+        first = next(iter(failures.values()))
+        raise SetupFailed(f"setup failed on {', '.join(failures)} (the rest is ready): {first}")
+
+
+def _check_inventory(inventory: Inventory) -> None:
+    if not inventory.hosts:
+        raise UserError(f"{inventory.path}: the inventory lists no hosts")
+    for host in inventory.hosts.values():
+        if not _DNS_1123.match(host.name) or len(host.name) > 253:
+            raise UserError(f"{inventory.path}: host name {host.name!r} is not a valid Node name (lowercase DNS-1123)")
+        for key, parse in (("raftkube_cpu", parse_cpu), ("raftkube_memory", parse_memory)):
+            if key in host.vars:
+                parse(host.vars[key])
+        if "raftkube_max_pods" in host.vars and not str(host.vars["raftkube_max_pods"]).isdigit():
+            raise UserError(f"host {host.name}: raftkube_max_pods must be a whole number, got {host.vars['raftkube_max_pods']!r}")
+
+
+def _ensure_token(path: Path, progress: Progress) -> str:
+    """The cluster's bearer token, created (0600) on the first run."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return read_token(path)
+    except OSError as exc:
+        raise UserError(f"cannot create token file {path}: {exc.strerror}") from None
+    token = secrets.token_hex(32)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    progress.step("local", f"created token {path}")
+    return token
+
+
+def _each(pool: ThreadPoolExecutor, items: Iterable[T], work: Callable[[T], object], progress: Progress,
+          failures: dict[str, str]) -> dict:
+    """Run `work` on every item in parallel; a UserError fails that host only, shown as it happens."""
+    items = list(items)
+    futures = {_name(item): pool.submit(work, item) for item in items}
+    results = {}
+    for name, future in futures.items():
+        try:
+            results[name] = future.result()
+        except UserError as exc:
+            failures[name] = str(exc)
+            progress.failed(name, str(exc))
+    return results
+
+
+def _name(item) -> str:
+    return item.name if isinstance(item, Host) else item.host.name
+
+
+def _prepare(inventory: Inventory, host: Host, progress: Progress) -> _Prepared:
+    known_before = ssh.known_hosts_name(host) in ssh.load_known_hosts(inventory.known_hosts_path)
+    conn = ssh.connect(host, inventory.known_hosts_path, accept_new=True)
+    try:
+        progress.step(host.name, f"connected to {host.address}:{host.port}" + ("" if known_before else ", host key recorded"))
+        facts = hostprep.gather_facts(conn, host)
+        progress.step(host.name, f"python {'.'.join(map(str, facts.python))}, {hostprep.STATE_DIR} ready")
+        docker_version = None
+        if host.is_node:
+            docker_version = hostprep.check_docker(conn, host)
+            progress.step(host.name, f"docker {docker_version} answers at {host.docker_host}")
+            forwarding = "already on" if facts.forwarding_was_on else "turned on"
+            progress.step(host.name, f"ip forwarding {forwarding}")
+        return _Prepared(host, conn, facts, docker_version)
+    except BaseException:
+        conn.close()
+        raise
+
+
+def _start_master(inventory: Inventory, p: _Prepared, token: str, wheelhouse: Wheelhouse, progress: Progress) -> None:
+    progress.step(p.host.name, install_raftkube(p.conn, p.host, wheelhouse))
+    config = master_config(inventory, p.host, token, wheelhouse.digest)
+    progress.step(p.host.name, ensure_master(p.conn, p.host, p.facts, config))
+
+
+def _endpoints(inventory: Inventory) -> list[str]:
+    return [f"http://{m.address}:{m.api_port}" for m in inventory.masters]
+
+
+def _wait_for_leader(inventory: Inventory, token: str, prepared: dict[str, _Prepared], progress: Progress) -> None:
+    started = time.monotonic()
+    leader = asyncio.run(_poll_leader(_endpoints(inventory), token))
+    if leader is None:
+        logs = []
+        for m in inventory.masters:
+            if m.name in prepared:
+                tail = master_log_tail(prepared[m.name].conn, prepared[m.name].facts, lines=1)
+                logs.append(f"{m.name}: {tail or '(no log)'}")
+        raise SetupFailed(f"the masters elected no leader within {LEADER_TIMEOUT:.0f}s; last log lines: " + "; ".join(logs))
+    progress.step("cluster", f"leader {leader} elected ({time.monotonic() - started:.1f}s)")
+
+
+async def _poll_leader(endpoints: list[str], token: str) -> str | None:
+    deadline = time.monotonic() + LEADER_TIMEOUT
+    async with ApiClient(endpoints, token) as client:
+        while time.monotonic() < deadline:
+            for endpoint in endpoints:
+                try:
+                    status = await client.status_of(endpoint)
+                except ApiError:
+                    status = None
+                if status and status.get("state") == "leader" and status.get("hasQuorum"):
+                    return status["leader"]
+            await asyncio.sleep(0.3)
+    return None
+
+
+def _node_object(p: _Prepared) -> dict:
+    cap = hostprep.capacity(p.host, p.facts)
+    resources = {"cpu": cap.cpu, "memory": cap.memory, "pods": cap.pods}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": p.host.name, "labels": {"kubernetes.io/hostname": p.host.name}},
+        "status": {
+            "capacity": resources,
+            "allocatable": dict(resources),
+            "addresses": [
+                {"type": "InternalIP", "address": p.host.address},
+                {"type": "Hostname", "address": p.host.name},
+            ],
+            "nodeInfo": {"containerRuntimeVersion": f"docker://{p.docker_version}"},
+        },
+    }
+
+
+def _differs(wanted: dict, actual: dict) -> bool:
+    """Whether `actual` lacks anything `wanted` states (fields others added are fine)."""
+    if isinstance(wanted, dict):
+        return not isinstance(actual, dict) or any(_differs(v, actual.get(k)) for k, v in wanted.items())
+    return wanted != actual
+
+
+async def _register_nodes(inventory: Inventory, token: str, nodes: list[_Prepared], progress: Progress) -> None:
+    async with ApiClient(_endpoints(inventory), token) as client:
+        for p in nodes:
+            wanted = _node_object(p)
+            path = f"/api/v1/nodes/{p.host.name}"
+            try:
+                current = await client.get(path)
+            except ApiError as exc:
+                if exc.code != 404:
+                    raise
+                await client.create("/api/v1/nodes", wanted)
+                progress.step(p.host.name, "Node registered")
+                continue
+            if _differs(wanted, current):
+                await client.patch(path, {"metadata": wanted["metadata"], "status": wanted["status"]})
+                progress.step(p.host.name, "Node updated")
+            else:
+                progress.step(p.host.name, "Node already registered")
+
+
+@click.command()
+@click.option("-i", "--inventory", "inventory", help="The inventory (default: RAFTKUBE_INVENTORY or the lab that is up).")
+def setup(inventory: str | None) -> None:
+    """Prepare every host over SSH and start the masters (safe to run again)."""
+    setup_cluster(inventory_path(inventory), click.echo, tty=sys.stdout.isatty())
+
+
+@click.group()
+def image() -> None:
+    """Container images on the nodes."""
+
+
+@image.command("load")
+@click.argument("name", metavar="IMAGE")
+@click.option("-i", "--inventory", "inventory", help="The inventory (default: RAFTKUBE_INVENTORY or the lab that is up).")
+@click.option("--from-docker-host", envvar="DOCKER_HOST", help="The local engine holding IMAGE (default: DOCKER_HOST).")
+def load(name: str, inventory: str | None, from_docker_host: str | None) -> None:
+    """Copy a local image to every node's engine over SSH (nodes that have it are skipped)."""
+    inv = load_inventory(inventory_path(inventory))
+    if not inv.nodes:
+        raise UserError(f"{inv.path}: no hosts in the [nodes] group")
+    progress = Progress(click.echo, tty=sys.stdout.isatty())
+    failures: dict[str, str] = {}
+    with saved_image(name, from_docker_host) as saved:
+        progress.step("local", f"saved {name} ({saved.size / 1e6:.1f} MB)")
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(inv.nodes))) as pool:
+            _each(pool, inv.nodes, lambda h: _load_on(inv, h, saved, progress), progress, failures)
+    if failures:
+        raise SetupFailed(f"image load failed on {', '.join(failures)}: {next(iter(failures.values()))}")
+
+
+def _load_on(inv: Inventory, host: Host, saved: SavedImage, progress: Progress) -> None:
+    conn = ssh.connect(host, inv.known_hosts_path)
+    try:
+        load_image(conn, host, saved, lambda message: progress.step(host.name, message))
+    finally:
+        conn.close()
+
+
+COMMANDS: list[click.Command] = [setup, image]

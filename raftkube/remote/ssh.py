@@ -13,7 +13,7 @@ import os
 import shlex
 import socket
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import fabric
@@ -190,3 +190,55 @@ def run(
     except CommandTimedOut:
         raise RemoteCommandFailed(f"{conn.host}: `{shlex.join(argv)}` timed out after {timeout:g}s") from None
     return result
+
+
+def feed(
+    conn: fabric.Connection,
+    argv: Sequence[str],
+    chunks: Iterable[bytes],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 300,
+) -> str:
+    """Run argv on the host with `chunks` streamed to its stdin; its stdout, or RemoteCommandFailed.
+
+    A raw paramiko channel rather than `run(in_stream=...)`: invoke reads input streams a
+    byte at a time, far too slow for wheels and image tarballs.
+    """
+    line = command_line(argv, env)
+    channel = conn.client.get_transport().open_session(timeout=timeout)
+    try:
+        channel.settimeout(timeout)
+        channel.exec_command(line)
+        for chunk in chunks:
+            channel.sendall(chunk)
+        channel.shutdown_write()
+        stdout = channel.makefile("rb").read().decode(errors="replace")
+        stderr = channel.makefile_stderr("rb").read().decode(errors="replace")
+        status = channel.recv_exit_status()
+    except (OSError, paramiko.SSHException) as exc:
+        raise RemoteCommandFailed(f"{conn.host}: `{shlex.join(argv)}` failed: {_reason(exc)}") from None
+    finally:
+        channel.close()
+    if status != 0:
+        detail = (stderr.strip() or stdout.strip()).splitlines()
+        last = detail[-1] if detail else f"exit status {status}"
+        raise RemoteCommandFailed(f"{conn.host}: `{shlex.join(argv)}` failed: {last}")
+    return stdout
+
+
+def file_chunks(path: str | Path, size: int = 1 << 18) -> Iterable[bytes]:
+    """A local file in pieces, for `feed`."""
+    with open(path, "rb") as f:
+        while chunk := f.read(size):
+            yield chunk
+
+
+# Writes stdin to "$1" atomically with mode "$2": fixed text, the path and mode come as argv.
+_UPLOAD_SCRIPT = 'set -e; mkdir -p "$(dirname "$1")"; umask 077; tmp="$1.tmp.$$"; cat >"$tmp"; chmod "$2" "$tmp"; mv -f "$tmp" "$1"'
+
+
+def upload(conn: fabric.Connection, remote_path: str, data: bytes | Iterable[bytes], mode: int = 0o644) -> None:
+    """Write a file on the host (replacing it atomically); no sftp needed, only sh and cat."""
+    chunks = [data] if isinstance(data, bytes) else data
+    feed(conn, ["sh", "-c", _UPLOAD_SCRIPT, "sh", remote_path, f"{mode:o}"], chunks)

@@ -1,0 +1,105 @@
+"""Preparing one host over SSH: check what raftkube needs there and create its directories.
+
+Each step is an idempotent check-or-ensure that returns the line `raftkube setup` shows
+for it, so a second run reads as a list of things already in place.
+"""
+
+import json
+from dataclasses import dataclass
+
+import fabric
+
+from raftkube.errors import UserError
+from raftkube.remote.inventory import Host
+from raftkube.remote.ssh import RemoteCommandFailed, run
+
+STATE_DIR = "/var/lib/raftkube"
+POD_DIR = f"{STATE_DIR}/pods"
+DEFAULT_MAX_PODS = 110
+MIN_PYTHON = (3, 9)
+
+# Runs on the host with its python3: fixed text, never built from inventory data; the
+# directories and the node flag arrive as argv.
+_FACTS_SCRIPT = r"""
+import json, os, sys
+is_node = sys.argv[1] == "node"
+for path in sys.argv[2:]:
+    os.makedirs(path, mode=0o755, exist_ok=True)
+forwarding = None
+if is_node:
+    with open("/proc/sys/net/ipv4/ip_forward", "r+") as f:
+        forwarding = f.read().strip() == "1"
+        if not forwarding:
+            f.seek(0)
+            f.write("1")
+memory = 0
+with open("/proc/meminfo") as f:
+    for line in f:
+        if line.startswith("MemTotal:"):
+            memory = int(line.split()[1]) * 1024
+print(json.dumps({
+    "python": list(sys.version_info[:3]),
+    "cpu": len(os.sched_getaffinity(0)),
+    "memory": memory,
+    "forwarding_was_on": forwarding,
+    "systemd": os.path.isdir("/run/systemd/system"),
+}))
+"""
+
+
+class HostNotReady(UserError):
+    """The host lacks something raftkube needs (python3, a running Docker engine)."""
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What setup learned about a host: enough to register it as a Node and start services."""
+
+    python: tuple[int, int, int]
+    cpu: int
+    memory: int
+    systemd: bool
+    forwarding_was_on: bool | None
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """A node's capacity as the Node object states it (Kubernetes quantities)."""
+
+    cpu: str
+    memory: str
+    pods: str
+
+
+def gather_facts(conn: fabric.Connection, host: Host) -> HostFacts:
+    """Check python3, create raftkube's directories, turn on IP forwarding on nodes."""
+    role = "node" if host.is_node else "other"
+    try:
+        result = run(conn, [host.python, "-c", _FACTS_SCRIPT, role, STATE_DIR, POD_DIR], timeout=30)
+    except RemoteCommandFailed as exc:
+        raise HostNotReady(f"host {host.name}: cannot run {host.python} ({exc})") from None
+    facts = json.loads(result.stdout)
+    version = tuple(facts["python"])
+    if version < MIN_PYTHON:
+        wanted = ".".join(map(str, MIN_PYTHON))
+        raise HostNotReady(f"host {host.name}: {host.python} is {'.'.join(map(str, version))}, raftkube needs {wanted}+")
+    return HostFacts(version, facts["cpu"], facts["memory"], facts["systemd"], facts["forwarding_was_on"])
+
+
+def check_docker(conn: fabric.Connection, host: Host) -> str:
+    """The version of the engine at the node's `raftkube_docker_host`; HostNotReady if it is silent."""
+    argv = ["docker", "version", "--format", "{{.Server.Version}}"]
+    try:
+        result = run(conn, argv, env={"DOCKER_HOST": host.docker_host}, timeout=30)
+    except RemoteCommandFailed as exc:
+        raise HostNotReady(f"host {host.name}: the Docker engine at {host.docker_host} does not answer ({exc})") from None
+    return result.stdout.strip()
+
+
+def capacity(host: Host, facts: HostFacts) -> Capacity:
+    """Read from the host, unless the inventory overrides it (raftkube_cpu/_memory/_max_pods)."""
+    cpu = host.vars.get("raftkube_cpu", facts.cpu)
+    memory = host.vars.get("raftkube_memory", f"{facts.memory // 1024}Ki")
+    pods = host.vars.get("raftkube_max_pods", DEFAULT_MAX_PODS)
+    return Capacity(str(cpu), str(memory), str(pods))
+

@@ -1,0 +1,243 @@
+"""Installing raftkube on a master host and keeping its master process running.
+
+The package travels as a wheel of the running raftkube, keyed by a digest of its
+source, into a venv at /var/lib/raftkube/venv; hosts need no internet. The venv sees
+the host's site-packages, so dependencies already there are used; when some are
+missing, wheels of them built here are shipped too (`pip install --no-index
+--find-links`). The master runs under systemd where systemd is PID 1, otherwise as a
+daemon started by /var/lib/raftkube/master/start (which the lab also runs at "boot").
+"""
+
+import hashlib
+import logging
+import shlex
+import subprocess
+import sys
+import threading
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import fabric
+
+import raftkube
+from raftkube.errors import UserError
+from raftkube.remote.hostprep import STATE_DIR, HostFacts
+from raftkube.remote.inventory import Host, Inventory, render_inventory
+from raftkube.remote.ssh import RemoteCommandFailed, file_chunks, run, upload
+
+log = logging.getLogger(__name__)
+
+VENV = f"{STATE_DIR}/venv"
+WHEELS = f"{STATE_DIR}/wheels"
+BUILD_MARK = f"{VENV}/raftkube-build"
+MASTER_DIR = f"{STATE_DIR}/master"
+CONFIG_MARK = f"{MASTER_DIR}/setup.sha256"
+START_SCRIPT = f"{MASTER_DIR}/start"
+PID_FILE = f"{MASTER_DIR}/master.pid"
+LOG_FILE = f"{MASTER_DIR}/master.log"
+REMOTE_INVENTORY = f"{STATE_DIR}/inventory.ini"
+SSH_DIR = f"{STATE_DIR}/ssh"
+UNIT_NAME = "raftkube-master.service"
+UNIT_PATH = f"/etc/systemd/system/{UNIT_NAME}"
+
+# Fixed scripts: everything variable reaches them as argv or comes from the constants above.
+_RUNNING = f"""
+pid=$(cat {PID_FILE} 2>/dev/null) || exit 1
+grep -qs raftkube "/proc/$pid/cmdline"
+"""
+_STOP = f"""
+pid=$(cat {PID_FILE} 2>/dev/null) || exit 0
+grep -qs raftkube "/proc/$pid/cmdline" || exit 0
+kill "$pid"
+for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.2; done
+kill -9 "$pid"
+"""
+
+
+class InstallError(UserError):
+    """raftkube could not be packaged here or installed on a host."""
+
+
+class Wheelhouse:
+    """The running raftkube as a wheel, built once per source digest; dependency wheels on demand."""
+
+    def __init__(self, cache_dir: Path | None = None):
+        self.source = Path(raftkube.__file__).resolve().parent.parent
+        if not (self.source / "pyproject.toml").is_file():
+            raise InstallError(f"raftkube runs from {self.source}, not a source tree: cannot build its wheel")
+        self.digest = _source_digest(self.source)
+        self.cache = (cache_dir or Path.home() / ".cache" / "raftkube" / "wheels") / self.digest[:16]
+        self.version = _version(self.source)
+        self._lock = threading.Lock()
+
+    def raftkube_wheel(self) -> Path:
+        with self._lock:
+            wheels = sorted((self.cache / "raftkube").glob("raftkube-*.whl"))
+            if not wheels:
+                self._pip(["wheel", "--no-deps", "-q", "-w", str(self.cache / "raftkube"), str(self.source)])
+                wheels = sorted((self.cache / "raftkube").glob("raftkube-*.whl"))
+            return wheels[-1]
+
+    def dependency_wheels(self) -> list[Path]:
+        """Wheels of every dependency, for this machine's Python (hosts must run the same)."""
+        wheel = self.raftkube_wheel()
+        deps = self.cache / "deps"
+        with self._lock:
+            if not (deps / "complete").exists():
+                self._pip(["wheel", "-q", "-w", str(deps), str(wheel)])
+                (deps / "complete").touch()
+            return sorted(p for p in deps.glob("*.whl") if not p.name.startswith("raftkube-"))
+
+    def _pip(self, args: list[str]) -> None:
+        argv = [sys.executable, "-m", "pip", *args]
+        log.info("building wheels: %s", shlex.join(argv))
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode != 0:
+            tail = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:]
+            raise InstallError(f"`pip {' '.join(args[:1])}` failed building raftkube's wheels: {' '.join(tail)}")
+
+
+def _source_digest(source: Path) -> str:
+    h = hashlib.sha256()
+    files = [source / "pyproject.toml", *(source / "raftkube").rglob("*")]
+    for path in sorted(p for p in files if p.is_file() and "__pycache__" not in p.parts):
+        h.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _version(source: Path) -> str:
+    return tomllib.loads((source / "pyproject.toml").read_text())["project"]["version"]
+
+
+def install_raftkube(conn: fabric.Connection, host: Host, wheelhouse: Wheelhouse) -> str:
+    """Make the host's venv hold exactly this raftkube; a no-op when its digest matches."""
+    installed = run(conn, ["cat", BUILD_MARK], check=False).stdout.strip()
+    if installed == wheelhouse.digest:
+        return f"raftkube {wheelhouse.version} already installed"
+    if run(conn, ["test", "-x", f"{VENV}/bin/python"], check=False).exited != 0:
+        run(conn, [host.python, "-m", "venv", "--system-site-packages", VENV], timeout=120)
+    wheel = wheelhouse.raftkube_wheel()
+    here = f"{WHEELS}/{wheelhouse.digest[:16]}"
+    upload(conn, f"{here}/{wheel.name}", file_chunks(wheel))
+    pip = [f"{VENV}/bin/python", "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-index", "--find-links", here]
+    run(conn, [*pip, "--force-reinstall", "--no-deps", f"{here}/{wheel.name}"], timeout=300)
+    # Dependencies: those in the host's site-packages satisfy pip; ship wheels only if some are missing.
+    if run(conn, [*pip, f"{here}/{wheel.name}"], timeout=300, check=False).exited != 0:
+        for dep in wheelhouse.dependency_wheels():
+            upload(conn, f"{here}/{dep.name}", file_chunks(dep))
+        run(conn, [*pip, f"{here}/{wheel.name}"], timeout=600)
+    upload(conn, BUILD_MARK, wheelhouse.digest.encode() + b"\n")
+    return f"raftkube {wheelhouse.version} installed"
+
+
+@dataclass(frozen=True)
+class MasterConfig:
+    """Every file a master reads, as it should be on the host, and one digest over them all."""
+
+    files: dict[str, tuple[bytes, int]]  # host path -> (content, mode)
+    digest: str
+
+
+def master_config(inventory: Inventory, host: Host, token: str, wheel_digest: str) -> MasterConfig:
+    """The master's inventory copy, token, known hosts and ssh keys (it drives the hosts too)."""
+    key_files = {}
+    files: dict[str, tuple[bytes, int]] = {}
+    for path in sorted({h.key_file for h in inventory.hosts.values() if h.key_file}):
+        content = Path(path).read_bytes()
+        remote = f"{SSH_DIR}/{hashlib.sha256(content).hexdigest()[:12]}-{Path(path).name}"
+        key_files[path] = remote
+        files[remote] = (content, 0o600)
+    rendered = render_inventory(list(inventory.hosts.values()), key_files)
+    known_hosts = inventory.known_hosts_path.read_bytes() if inventory.known_hosts_path.exists() else b""
+    files[REMOTE_INVENTORY] = (rendered.encode(), 0o644)
+    files[f"{REMOTE_INVENTORY}.token"] = (token.encode() + b"\n", 0o600)
+    files[f"{REMOTE_INVENTORY}.known_hosts"] = (known_hosts, 0o644)
+    files[START_SCRIPT] = (_start_script(host).encode(), 0o755)
+    h = hashlib.sha256(wheel_digest.encode())
+    for path, (content, mode) in sorted(files.items()):
+        h.update(f"{path}\0{mode}\0".encode() + content + b"\0")
+    return MasterConfig(files, h.hexdigest())
+
+
+def _master_argv(host: Host) -> list[str]:
+    return [f"{VENV}/bin/raftkube", "master", "-i", REMOTE_INVENTORY, "--name", host.name]
+
+
+def _start_script(host: Host) -> str:
+    """The daemon's start command, also what the lab runs when it "boots" the host."""
+    command = shlex.join(_master_argv(host))
+    return f"""#!/bin/sh
+# Written by `raftkube setup`: starts this host's raftkube master in the background,
+# detached from whoever runs this script (setsid, stdin from /dev/null, output to a log).
+pid=$(cat {PID_FILE} 2>/dev/null) && grep -qs raftkube "/proc/$pid/cmdline" && exit 0
+cd /
+setsid {command} </dev/null >>{LOG_FILE} 2>&1 &
+echo $! >{PID_FILE}
+"""
+
+
+def _unit(host: Host) -> str:
+    return f"""[Unit]
+Description=raftkube master {host.name}
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+ExecStart={shlex.join(_master_argv(host))}
+Restart=always
+RestartSec=2
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def ensure_master(conn: fabric.Connection, host: Host, facts: HostFacts, config: MasterConfig) -> str:
+    """Ship the master's files and (re)start it when they changed; leave a running one alone."""
+    current = run(conn, ["cat", CONFIG_MARK], check=False).stdout.strip()
+    changed = current != config.digest
+    if changed:
+        for path, (content, mode) in config.files.items():
+            upload(conn, path, content, mode)
+    if facts.systemd:
+        message = _ensure_unit(conn, host, changed)
+    else:
+        message = _ensure_daemon(conn, changed)
+    if changed:
+        upload(conn, CONFIG_MARK, config.digest.encode() + b"\n")
+    return message
+
+
+def _ensure_daemon(conn: fabric.Connection, changed: bool) -> str:
+    running = run(conn, ["sh", "-c", _RUNNING], check=False).exited == 0
+    if running and not changed:
+        return "master already running"
+    if running:
+        run(conn, ["sh", "-c", _STOP], timeout=30)
+    run(conn, [START_SCRIPT], timeout=30)
+    return "master restarted with the new configuration" if running else "master started"
+
+
+def _ensure_unit(conn: fabric.Connection, host: Host, changed: bool) -> str:
+    if changed:
+        upload(conn, UNIT_PATH, _unit(host).encode(), 0o644)
+        run(conn, ["systemctl", "daemon-reload"])
+        run(conn, ["systemctl", "enable", UNIT_NAME])
+    active = run(conn, ["systemctl", "is-active", "--quiet", UNIT_NAME], check=False).exited == 0
+    if active and not changed:
+        return "master already running"
+    run(conn, ["systemctl", "restart", UNIT_NAME], timeout=60)
+    return "master restarted with the new configuration" if active else "master started"
+
+
+def master_log_tail(conn: fabric.Connection, facts: HostFacts, lines: int = 5) -> str:
+    """The last lines the master wrote, to explain a master that does not come up."""
+    if facts.systemd:
+        argv = ["journalctl", "-u", UNIT_NAME, "-n", str(lines), "--no-pager", "-o", "cat"]
+    else:
+        argv = ["tail", "-n", str(lines), LOG_FILE]
+    try:
+        return run(conn, argv, check=False, timeout=10).stdout.strip()
+    except RemoteCommandFailed:
+        return ""
