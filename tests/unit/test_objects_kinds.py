@@ -334,3 +334,30 @@ def test_event_needs_its_subject():
     obj = event()
     del obj["involvedObject"]
     assert problems(obj) == 'Event "web.17a2b3c4": involvedObject: required value'
+
+
+def test_rc_reports_every_problem_at_once():
+    obj = rc(selector={"app": "db"}, replicas=-1)
+    obj["spec"]["template"]["spec"]["restartPolicy"] = "OnFailure"
+    obj["spec"]["template"]["spec"]["containers"][0]["imagee"] = "x"
+    message = problems(obj)
+    for part in [
+        "spec.replicas: must be greater than or equal to 0",
+        "spec.selector: does not match template labels",
+        'spec.template.spec.restartPolicy: unsupported value "OnFailure"',
+        "spec.template.spec.containers[0].imagee: unknown field",
+    ]:
+        assert part in message
+
+
+def test_rc_with_a_bad_restart_policy_is_reported_once():
+    obj = rc()
+    obj["spec"]["template"]["spec"]["restartPolicy"] = "Sometimes"
+    assert problems(obj).count("restartPolicy") == 1
+
+
+def test_service_reports_every_problem_at_once():
+    message = problems(service(type="NodePort", ports=[{"port": 80, "name": "a"}, {"port": 80, "name": "a", "protocol": "XX"}]))
+    assert 'spec.type: unsupported value "NodePort"' in message
+    assert 'spec.ports[1].protocol: unsupported value "XX"' in message
+    assert 'spec.ports[1].name: duplicate value "a"' in message

@@ -325,3 +325,24 @@ def test_pod_status_is_accepted_and_type_checked():
     message = problems(obj)
     assert 'status.phase: unsupported value "Sleeping"' in message
     assert 'status.podIP: invalid value "nope"' in message
+
+
+def test_cross_field_problems_are_reported_with_field_problems():
+    obj = pod({"volumes": [{"name": "v"}, {"name": "v"}], "restartPolicy": "Sometimes"}, imagee="x")
+    obj["spec"]["containers"].append({"name": "web", "image": "redis", "volumeMounts": [{"name": "w", "mountPath": "w"}]})
+    message = problems(obj)
+    for part in [
+        "spec.containers[0].imagee: unknown field",
+        'spec.containers[1].volumeMounts[0].mountPath: invalid value "w": must be an absolute path',
+        'spec.restartPolicy: unsupported value "Sometimes"',
+        'spec.containers[1].name: duplicate value "web"',
+        'spec.volumes[1].name: duplicate value "v"',
+        'spec.containers[1].volumeMounts[0].name: not found: no volume named "w"',
+    ]:
+        assert part in message
+    assert message.count("; ") == 5
+
+
+@pytest.mark.parametrize("containers", [["nginx"], [None], "nginx", [{"name": ["x"], "image": "y"}]])
+def test_odd_shapes_give_errors_not_crashes(containers):
+    problems(pod({"containers": containers}))

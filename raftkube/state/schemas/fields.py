@@ -227,6 +227,11 @@ def not_empty(value: Any) -> None:
         raise ValidationError("required value")
 
 
+def absolute_path(value: str) -> None:
+    if not value.startswith("/"):
+        raise ValidationError(f'invalid value "{value}": must be an absolute path')
+
+
 def ipv4(value: str) -> None:
     try:
         ipaddress.IPv4Address(value)
@@ -249,6 +254,31 @@ def quantity(value: str) -> None:
             raise ValidationError("must be greater than or equal to 0")
     except QuantityError as error:
         raise ValidationError(str(error)) from None
+
+
+def dicts_in(value: Any) -> list[tuple[int, dict]]:
+    """(index, item) of the mappings in a raw list, for checks across list items.
+
+    Cross-field checks read the input as written (`pass_original`) so they still run
+    when some field has an error, and report every problem in one go with the index
+    the user wrote.
+    """
+    if not isinstance(value, list):
+        return []
+    return [(index, item) for index, item in enumerate(value) if isinstance(item, dict)]
+
+
+def duplicates(values: Iterable[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """(path, value) of every hashable value already seen earlier."""
+    seen = set()
+    repeated = []
+    for path, value in values:
+        if isinstance(value, (list, dict)):
+            continue
+        if value in seen:
+            repeated.append((path, value))
+        seen.add(value)
+    return repeated
 
 
 PORT = in_range(1, 65535)

@@ -19,6 +19,9 @@ from raftkube.state.schemas.fields import (
     Status,
     Str,
     Timestamp,
+    absolute_path,
+    dicts_in,
+    duplicates,
     in_range,
     ipv4,
     name_rule,
@@ -48,17 +51,6 @@ def default_pull_policy(image: str) -> str:
     last_part = image.rsplit("/", 1)[-1]
     tag = last_part.partition(":")[2]
     return "Always" if tag in ("", "latest") else "IfNotPresent"
-
-
-def _duplicates(values: list[Any]) -> list[tuple[int, Any]]:
-    """(index, value) of every value already seen earlier in the list."""
-    seen = set()
-    repeated = []
-    for index, value in enumerate(values):
-        if value in seen:
-            repeated.append((index, value))
-        seen.add(value)
-    return repeated
 
 
 class ContainerPort(Object):
@@ -99,15 +91,8 @@ class ResourceRequirements(Object):
 
 class VolumeMount(Object):
     name = Str(required=True, validate=not_empty)
-    mountPath = Str(required=True, validate=not_empty)
+    mountPath = Str(required=True, validate=[not_empty, absolute_path])
     readOnly = Bool()
-
-    @validates_schema
-    def _absolute(self, data: dict, **kwargs: Any) -> None:
-        if not data["mountPath"].startswith("/"):
-            raise ValidationError(
-                {"mountPath": [f'invalid value "{data["mountPath"]}": must be an absolute path']}
-            )
 
 
 class Container(Object):
@@ -124,18 +109,20 @@ class Container(Object):
     terminationMessagePath = Str()
     terminationMessagePolicy = Str(validate=one_of("File", "FallbackToLogsOnError"))
 
-    @validates_schema
-    def _unique_names(self, data: dict, **kwargs: Any) -> None:
-        errors = {}
-        paths = [mount["mountPath"] for mount in data.get("volumeMounts", [])]
-        for index, path in _duplicates(paths):
-            errors[f"volumeMounts[{index}].mountPath"] = [f'duplicate value "{path}"']
-        port_names = [port.get("name") for port in data.get("ports", [])]
-        for index, name in _duplicates(port_names):
-            if name is not None:
-                errors[f"ports[{index}].name"] = [f'duplicate value "{name}"']
-        if errors:
-            raise ValidationError(errors)
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def _unique_names(self, data: dict, original: Any, **kwargs: Any) -> None:
+        if not isinstance(original, dict):
+            return
+        mounts = dicts_in(original.get("volumeMounts"))
+        ports = dicts_in(original.get("ports"))
+        repeated = duplicates(
+            (f"volumeMounts[{i}].mountPath", mount.get("mountPath")) for i, mount in mounts
+        )
+        repeated += duplicates(
+            (f"ports[{i}].name", port["name"]) for i, port in ports if "name" in port
+        )
+        if repeated:
+            raise ValidationError({path: [f'duplicate value "{value}"'] for path, value in repeated})
 
     @post_load
     def _default_pull_policy(self, data: dict, **kwargs: Any) -> dict:
@@ -202,27 +189,31 @@ class PodSpec(Object):
     hostname = Str(validate=name_rule(names.dns1123_label))
     subdomain = Str(validate=name_rule(names.dns1123_label))
 
-    @validates_schema
-    def _consistent(self, data: dict, **kwargs: Any) -> None:
-        errors: dict[str, list[str]] = {}
-        containers = data["containers"]
-        for index, name in _duplicates([container["name"] for container in containers]):
-            errors[f"containers[{index}].name"] = [f'duplicate value "{name}"']
-        volumes = [volume["name"] for volume in data.get("volumes", [])]
-        for index, name in _duplicates(volumes):
-            errors[f"volumes[{index}].name"] = [f'duplicate value "{name}"']
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def _consistent(self, data: dict, original: Any, **kwargs: Any) -> None:
+        if not isinstance(original, dict):
+            return
+        containers = dicts_in(original.get("containers"))
+        volumes = dicts_in(original.get("volumes"))
+        repeated = duplicates((f"containers[{i}].name", c.get("name")) for i, c in containers)
+        repeated += duplicates((f"volumes[{i}].name", v.get("name")) for i, v in volumes)
+        errors = {path: [f'duplicate value "{value}"'] for path, value in repeated}
+        declared = {volume.get("name") for _, volume in volumes}
         host_ports = []
-        for c_index, container in enumerate(containers):
-            for m_index, mount in enumerate(container.get("volumeMounts", [])):
-                if mount["name"] not in volumes:
+        for c_index, container in containers:
+            for m_index, mount in dicts_in(container.get("volumeMounts")):
+                name = mount.get("name")
+                if isinstance(name, str) and name and name not in declared:
                     path = f"containers[{c_index}].volumeMounts[{m_index}].name"
-                    errors[path] = [f'not found: no volume named "{mount["name"]}"']
-            for p_index, port in enumerate(container.get("ports", [])):
-                if port.get("hostPort"):
-                    key = (port["hostPort"], port["protocol"], port.get("hostIP", ""))
-                    host_ports.append((f"containers[{c_index}].ports[{p_index}]", key))
-        for index, key in _duplicates([key for _, key in host_ports]):
-            errors[f"{host_ports[index][0]}.hostPort"] = [f'duplicate value "{key[0]}/{key[1]}"']
+                    errors[path] = [f'not found: no volume named "{name}"']
+            for p_index, port in dicts_in(container.get("ports")):
+                host_port = port.get("hostPort")
+                if isinstance(host_port, int) and host_port:
+                    protocol = port.get("protocol", "TCP")
+                    path = f"containers[{c_index}].ports[{p_index}].hostPort"
+                    host_ports.append((path, (host_port, protocol, port.get("hostIP", ""))))
+        for path, (host_port, protocol, _) in duplicates(host_ports):
+            errors[path] = [f'duplicate value "{host_port}/{protocol}"']
         if errors:
             raise ValidationError(errors)
 

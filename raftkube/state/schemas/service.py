@@ -16,6 +16,8 @@ from raftkube.state.schemas.fields import (
     Object,
     Status,
     Str,
+    dicts_in,
+    duplicates,
     ipv4,
     name_rule,
     one_of,
@@ -57,24 +59,26 @@ class ServiceSpec(Object):
     type = Str(load_default="ClusterIP", validate=one_of("ClusterIP"))
     sessionAffinity = Str(load_default="None", validate=one_of("None"))
 
-    @validates_schema
-    def _ports_consistent(self, data: dict, **kwargs: Any) -> None:
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def _ports_consistent(self, data: dict, original: Any, **kwargs: Any) -> None:
+        if not isinstance(original, dict):
+            return
         errors = {}
-        ports = data.get("ports", [])
-        if not ports and data.get("clusterIP") != HEADLESS:
+        ports = dicts_in(original.get("ports"))
+        if not original.get("ports") and original.get("clusterIP") != HEADLESS:
             errors["ports"] = ["required value"]
-        seen_names, seen_ports = set(), set()
-        for index, port in enumerate(ports):
-            name = port.get("name")
-            if len(ports) > 1 and not name:
-                errors[f"ports[{index}].name"] = ["required value when there is more than one port"]
-            elif name in seen_names:
-                errors[f"ports[{index}].name"] = [f'duplicate value "{name}"']
-            seen_names.add(name)
-            key = (port["port"], port["protocol"])
-            if key in seen_ports:
-                errors[f"ports[{index}]"] = [f'duplicate value "{key[0]}/{key[1]}"']
-            seen_ports.add(key)
+        if len(ports) > 1:
+            for index, port in ports:
+                if not port.get("name"):
+                    errors[f"ports[{index}].name"] = [
+                        "required value when there is more than one port"
+                    ]
+        named = [(f"ports[{i}].name", port["name"]) for i, port in ports if port.get("name")]
+        for path, name in duplicates(named):
+            errors[path] = [f'duplicate value "{name}"']
+        keyed = [(f"ports[{i}]", (p.get("port"), p.get("protocol", "TCP"))) for i, p in ports]
+        for path, (number, protocol) in duplicates(keyed):
+            errors[path] = [f'duplicate value "{number}/{protocol}"']
         if errors:
             raise ValidationError(errors)
 
