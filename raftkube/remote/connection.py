@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import fabric
+import paramiko
 
 from raftkube.errors import UserError
 from raftkube.remote import protocol, ssh
@@ -205,14 +206,17 @@ class HostConnection:
                 raise ssh.HostUnreachable(f"{self._last_error}; next attempt in {wait:.1f}s")
             try:
                 self._client = self._open()
-            except UserError as exc:
+            except (UserError, paramiko.SSHException, OSError, EOFError) as exc:
                 self._teardown()
                 self._failures += 1
                 delay = min(BACKOFF_FIRST * 2 ** (self._failures - 1), BACKOFF_MAX)
                 self._next_attempt = time.monotonic() + delay
-                self._last_error = str(exc)
-                log.warning("%s (retry in %.1fs)", exc, delay)
-                raise
+                error = exc if isinstance(exc, UserError) else ssh.HostUnreachable(
+                    f"{ssh.describe(self.host)}: cannot start the helper: {exc or type(exc).__name__}"
+                )
+                self._last_error = str(error)
+                log.warning("%s (retry in %.1fs)", error, delay)
+                raise error from None
             self._failures = 0
             return self._client
 
@@ -228,8 +232,13 @@ class HostConnection:
             shlex.join([self.host.python, remote, "--state-dir", STATE_DIR, "--docker-host", self.host.docker_host])
         )
         client = HelperClient(channel.makefile("rb"), channel.sendall, name)
-        threading.Thread(target=_log_stderr, args=(name, channel.makefile_stderr("rb")), daemon=True).start()
-        self._hello = client.start()
+        stderr = _StderrLog(name, channel.makefile_stderr("rb"))
+        try:
+            self._hello = client.start()
+        except ConnectionLost as exc:
+            # Most likely python3 is missing or too old: what it said is the useful part.
+            said = stderr.last_line(wait=2.0)
+            raise ConnectionLost(f"{ssh.describe(self.host)}: the helper did not start: {said or exc}") from None
         log.info("%s: helper %s running as pid %s", name, remote, self._hello.get("pid"))
         return client
 
@@ -277,10 +286,26 @@ def _makedirs(sftp, path: str) -> None:
                 sftp.stat(current)  # created meanwhile by someone else: fine; otherwise re-raise
 
 
-def _log_stderr(name: str, stream: BinaryIO) -> None:
-    """Drain the helper's stderr into our log; unread, it would stall the channel."""
-    try:
-        for line in iter(stream.readline, b""):
-            log.info("%s: %s", name, line.decode(errors="replace").rstrip())
-    except Exception as exc:  # the channel closing mid-read ends the drain, nothing more
-        log.debug("%s: stderr closed: %s", name, exc)
+class _StderrLog:
+    """Drains the helper's stderr into our log (unread, it would stall the channel),
+    keeping the last line to explain a helper that failed to start."""
+
+    def __init__(self, name: str, stream: BinaryIO):
+        self.name, self.stream = name, stream
+        self._last = ""
+        self._thread = threading.Thread(target=self._drain, name=f"helper-stderr-{name}", daemon=True)
+        self._thread.start()
+
+    def last_line(self, wait: float) -> str:
+        self._thread.join(wait)
+        return self._last
+
+    def _drain(self) -> None:
+        try:
+            for raw in iter(self.stream.readline, b""):
+                line = raw.decode(errors="replace").rstrip()
+                if line:
+                    self._last = line
+                    log.info("%s: %s", self.name, line)
+        except Exception as exc:  # the channel closing mid-read ends the drain, nothing more
+            log.debug("%s: stderr closed: %s", self.name, exc)

@@ -11,6 +11,8 @@ the leader stopped caring. The helper's first line is a hello (`id` 0) with its 
 Python version and the highest term the host has seen, so the leader knows it started.
 """
 
+from __future__ import annotations
+
 import json
 from dataclasses import dataclass, field
 from typing import Any

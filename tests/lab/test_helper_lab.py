@@ -115,3 +115,10 @@ def test_helper_dies_with_its_sshd_session(inventory, lab):
         assert _gone(pid)
     finally:
         conn.close()
+
+
+def test_a_host_without_the_python_named_says_so(inventory):
+    missing = replace(inventory.host("node1"), python="/nonexistent/python3")
+    with HostConnection(missing, inventory.known_hosts_path) as conn:
+        with pytest.raises(ConnectionLost, match="the helper did not start: .*/nonexistent/python3"):
+            conn.call("ping", term=100)

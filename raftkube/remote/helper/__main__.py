@@ -6,6 +6,8 @@ connection is gone. sshd closing the channel normally shows up as stdin EOF; in 
 does not (sshd killed, session torn down), the helper also dies with its parent.
 """
 
+from __future__ import annotations
+
 import argparse
 import ctypes
 import logging

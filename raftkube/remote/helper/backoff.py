@@ -11,6 +11,8 @@ after it continues from the count (it is never shorter than Kubernetes' would be
 after the second quick crash, and never longer than 5 min).
 """
 
+from __future__ import annotations
+
 INITIAL_DELAY = 10.0
 MAX_DELAY = 300.0
 RESET_AFTER = 600.0

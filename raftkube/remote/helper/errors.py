@@ -1,5 +1,7 @@
 """Failures an operation reports back to the leader as a one-line error with a kind."""
 
+from __future__ import annotations
+
 from raftkube.remote import protocol
 
 

@@ -5,6 +5,8 @@ the sender's Raft term and the host keeps the highest term seen, on disk so a he
 restart (a new connection) cannot forget it. A lower term is refused.
 """
 
+from __future__ import annotations
+
 import fcntl
 import logging
 import os

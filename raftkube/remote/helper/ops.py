@@ -4,6 +4,8 @@ The docker SDK is imported on first use, so a helper that only answers pings (or
 on a master, which has no Docker) starts fast and does not need a Docker engine.
 """
 
+from __future__ import annotations
+
 import os
 import platform
 import socket

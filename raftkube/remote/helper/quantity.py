@@ -5,6 +5,8 @@ so this is the small part of quantity parsing a host needs. Pods reach the helpe
 already validated by the masters; a malformed quantity here is a bad request.
 """
 
+from __future__ import annotations
+
 import math
 import re
 from fractions import Fraction

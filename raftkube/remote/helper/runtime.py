@@ -12,6 +12,8 @@ count Docker keeps counts only its own restarts, so ours is kept in the pod's
 directory on the host.
 """
 
+from __future__ import annotations
+
 import contextlib
 import datetime
 import hashlib

@@ -6,6 +6,8 @@ side. The reader thread checks the term of each request in arrival order, so a n
 leader's request is never overtaken by an older one's admission.
 """
 
+from __future__ import annotations
+
 import inspect
 import logging
 import os
