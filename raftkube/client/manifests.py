@@ -23,6 +23,20 @@ MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
 
 
+class _ManifestLoader(yaml.SafeLoader):
+    """SafeLoader that leaves timestamps as strings, as kubectl's YAML-to-JSON step does.
+
+    Plain SafeLoader turns `date: 2026-01-01` into a `datetime.date`, which is neither a
+    valid label value nor JSON.
+    """
+
+
+_ManifestLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 class ManifestError(UserError):
     """A manifest file that is missing, unreadable, not YAML/JSON, or not an object."""
 
@@ -81,7 +95,7 @@ def _json_documents(text: str, name: str) -> list[Any]:
 
 def _yaml_documents(text: str, name: str) -> list[Any]:
     try:
-        return list(yaml.safe_load_all(text))
+        return list(yaml.load_all(text, Loader=_ManifestLoader))
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = f":{mark.line + 1}" if mark else ""

@@ -174,9 +174,11 @@ def _identity_errors(obj: dict) -> list[tuple[str, str]]:
         )
     if kind is None:
         errors.append(("kind", "required value"))
+    elif not isinstance(kind, str):
+        errors.append(("kind", "must be a string"))
     elif kind not in KINDS:
         hint = ""
-        if isinstance(kind, str) and kind.lower() in _BY_ALIAS:
+        if kind.lower() in _BY_ALIAS:
             hint = f' (did you mean "{_BY_ALIAS[kind.lower()].kind}"?)'
         known = ", ".join(sorted(KINDS))
         errors.append(("kind", f'unknown kind "{kind}"{hint}: known kinds are {known}'))

@@ -128,3 +128,21 @@ def test_unreadable_file(tmp_path):
 
 def test_manifest_error_is_a_user_error():
     assert issubclass(ManifestError, UserError)
+
+
+def test_timestamps_stay_strings(tmp_path):
+    text = "kind: Pod\nmetadata:\n  labels: {date: 2026-01-01}\n  creationTimestamp: 2026-11-27T02:40:00Z\n"
+    metadata = load_manifests(write(tmp_path / "t.yaml", text))[0]["metadata"]
+    assert metadata == {"labels": {"date": "2026-01-01"}, "creationTimestamp": "2026-11-27T02:40:00Z"}
+
+
+def test_yaml_scalars_keep_their_types(tmp_path):
+    text = "kind: Pod\nspec: {replicas: 3, ratio: 0.5, flag: true, none: null, port: '80'}\n"
+    spec = load_manifests(write(tmp_path / "t.yaml", text))[0]["spec"]
+    assert spec == {"replicas": 3, "ratio": 0.5, "flag": True, "none": None, "port": "80"}
+
+
+def test_unsafe_tags_are_refused(tmp_path):
+    source = write(tmp_path / "evil.yaml", "kind: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(ManifestError, match=r"evil.yaml:1: could not determine a constructor"):
+        load_manifests(source)

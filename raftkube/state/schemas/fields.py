@@ -273,8 +273,10 @@ def duplicates(values: Iterable[tuple[str, Any]]) -> list[tuple[str, Any]]:
     seen = set()
     repeated = []
     for path, value in values:
-        if isinstance(value, (list, dict)):
-            continue
+        try:
+            hash(value)
+        except TypeError:
+            continue  # a list or mapping where a name belongs: its own field error says so
         if value in seen:
             repeated.append((path, value))
         seen.add(value)

@@ -198,7 +198,7 @@ class PodSpec(Object):
         repeated = duplicates((f"containers[{i}].name", c.get("name")) for i, c in containers)
         repeated += duplicates((f"volumes[{i}].name", v.get("name")) for i, v in volumes)
         errors = {path: [f'duplicate value "{value}"'] for path, value in repeated}
-        declared = {volume.get("name") for _, volume in volumes}
+        declared = {v.get("name") for _, v in volumes if isinstance(v.get("name"), str)}
         host_ports = []
         for c_index, container in containers:
             for m_index, mount in dicts_in(container.get("volumeMounts")):
