@@ -48,7 +48,7 @@ def saved_image(name: str, docker_host: str | None) -> Iterator[SavedImage]:
         client = docker.DockerClient(base_url=docker_host) if docker_host else docker.from_env()
     except docker.errors.DockerException as exc:
         raise ImageError(f"no local Docker engine at {docker_host or 'DOCKER_HOST/default'}: {exc}") from None
-    with client, tempfile.TemporaryDirectory(prefix="raftkube-image-") as tmp:
+    with contextlib.closing(client), tempfile.TemporaryDirectory(prefix="raftkube-image-") as tmp:
         try:
             image = client.images.get(name)
             tarball = Path(tmp) / "image.tar"

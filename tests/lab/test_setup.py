@@ -1,0 +1,130 @@
+"""`raftkube setup` and `raftkube image load` against a bare lab: real sshd, dockerd, masters."""
+
+import asyncio
+import time
+
+import docker
+import pytest
+from click.testing import CliRunner
+
+from raftkube.cli import main
+from raftkube.client.api import ApiClient
+from raftkube.remote.inventory import load_inventory
+from raftkube.remote.setup_master import Wheelhouse
+from raftkube.setup import SetupFailed, setup_cluster
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def lab(make_lab):
+    return make_lab(nodes=2, masters=3, setup=False, prefix="stp")
+
+
+@pytest.fixture(scope="module")
+def first_run(lab):
+    lines: list[str] = []
+    setup_cluster(lab.inventory_path, lines.append)
+    return lines
+
+
+def api(lab, method: str, *args):
+    inventory = load_inventory(lab.inventory_path)
+    endpoints = [f"http://{m.address}:{m.api_port}" for m in inventory.masters]
+    token = inventory.token_path.read_text().strip()
+
+    async def call():
+        async with ApiClient(endpoints, token) as client:
+            return await getattr(client, method)(*args)
+
+    return asyncio.run(call())
+
+
+def test_first_run_prepares_everything(lab, first_run):
+    text = "\n".join(first_run)
+    for host in ("master1", "master2", "master3", "node1", "node2"):
+        assert f"{host}: connected to " in text and "host key recorded" in text
+    assert "node1: docker " in text and "answers at unix://" in text
+    for master in ("master1", "master2", "master3"):
+        assert f"{master}: raftkube 0.1.0 " in text  # installed, or already (a shared cache)
+        assert f"{master}: master started" in text
+    assert "cluster: leader " in text
+    assert "node1: Node registered" in text and "node2: Node registered" in text
+    token = load_inventory(lab.inventory_path).token_path
+    assert token.stat().st_mode & 0o777 == 0o600
+
+
+def test_master_answers_and_nodes_are_registered(lab, first_run):
+    node = api(lab, "get", "/api/v1/nodes/node1")
+    host = load_inventory(lab.inventory_path).host("node1")
+    assert node["metadata"]["labels"]["kubernetes.io/hostname"] == "node1"
+    assert {"type": "InternalIP", "address": host.address} in node["status"]["addresses"]
+    assert int(node["status"]["capacity"]["pods"]) == 110 and int(node["status"]["capacity"]["cpu"]) >= 1
+    assert node["status"]["capacity"]["memory"].endswith("Ki")
+
+
+def test_second_run_changes_nothing(lab, first_run):
+    digest = Wheelhouse().digest
+    lines: list[str] = []
+    setup_cluster(lab.inventory_path, lines.append)
+    text = "\n".join(lines)
+    assert "host key recorded" not in text and "created token" not in text
+    if Wheelhouse().digest == digest:  # others editing the working tree would change the wheel
+        for master in ("master1", "master2", "master3"):
+            assert f"{master}: raftkube 0.1.0 already installed" in text
+            assert f"{master}: master already running" in text
+    assert "node1: Node already registered" in text and "node2: Node already registered" in text
+
+
+def test_changed_host_key_is_refused(lab, first_run):
+    inventory = load_inventory(lab.inventory_path)
+    saved = inventory.known_hosts_path.read_text()
+    node2 = inventory.host("node2")
+    # Give node2's address the key of node1: as if node2 had been replaced by another machine.
+    node1_key = next(line for line in saved.splitlines() if line.startswith(inventory.host("node1").address + " "))
+    forged = [line for line in saved.splitlines() if not line.startswith(node2.address + " ")]
+    forged.append(node2.address + " " + node1_key.split(" ", 1)[1])
+    inventory.known_hosts_path.write_text("\n".join(forged) + "\n")
+    lines: list[str] = []
+    try:
+        with pytest.raises(SetupFailed, match=rf"setup failed on node2 .*presented a different ssh-ed25519 key"):
+            setup_cluster(lab.inventory_path, lines.append)
+    finally:
+        inventory.known_hosts_path.write_text(saved)
+    assert any(line.startswith("node2: FAILED: host node2 (") and "remove its line" in line for line in lines)
+    assert "node1: Node already registered" in lines
+
+
+def test_master_comes_back_after_a_host_restart(lab, first_run):
+    lab.stop("master1")
+    lab.start("master1")
+    inventory = load_inventory(lab.inventory_path)
+    master1 = inventory.host("master1")
+
+    async def status():
+        async with ApiClient([f"http://{master1.address}:{master1.api_port}"], inventory.token_path.read_text().strip()) as client:
+            return await client.status_of(f"http://{master1.address}:{master1.api_port}")
+
+    deadline = time.monotonic() + 20
+    while (answer := asyncio.run(status())) is None and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert answer is not None and answer["name"] == "master1"
+
+
+def test_image_load_copies_to_nodes_that_lack_it(lab, first_run):
+    source = lab.docker_host("node1")
+    client = docker.DockerClient(base_url=source, version="1.41")
+    try:
+        client.images.get("busybox:latest").tag("setup-test/copy", "v1")
+    finally:
+        client.close()
+    runner = CliRunner()
+    argv = ["image", "load", "setup-test/copy:v1", "-i", str(lab.inventory_path), "--from-docker-host", source]
+    first = runner.invoke(main, argv)
+    assert first.exit_code == 0, first.output
+    assert "node1: setup-test/copy:v1 (" in first.output and "already present" in first.output
+    assert "node2: setup-test/copy:v1 loaded in" in first.output
+    second = runner.invoke(main, argv)
+    assert second.exit_code == 0 and "loaded" not in second.output
+    missing = runner.invoke(main, ["image", "load", "no-such/image:v9", "-i", str(lab.inventory_path), "--from-docker-host", source])
+    assert missing.exit_code == 1 and "is not in the local engine" in missing.output
