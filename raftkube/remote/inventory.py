@@ -398,7 +398,16 @@ def render_inventory(hosts: list[Host], key_files: dict[str, str] | None = None)
                     assigned.pop(key, None)
                 assigned["ansible_ssh_private_key_file"] = key_files.get(host.key_file, host.key_file)
             assigned.setdefault("ansible_host", host.address)
-            tokens = [host.name, *(f"{k}={v!r}" for k, v in assigned.items())]
-            lines.append(" ".join(shlex.quote(t) for t in tokens))
+            lines.append(" ".join([host.name, *(_assignment(k, v) for k, v in assigned.items())]))
         lines.append("")
     return "\n".join(lines)
+
+
+def _assignment(key: str, value: Any) -> str:
+    """`key=value` as plain as it can be while reading back as the same value and type."""
+    plain = value if isinstance(value, str) else repr(value)
+    token = f"{key}={plain}"
+    literal = _literal(plain)
+    if type(literal) is type(value) and literal == value and shlex.quote(token) == token:
+        return token
+    return shlex.quote(f"{key}={value!r}")

@@ -210,7 +210,7 @@ def test_render_round_trips_hosts(tmp_path):
 [masters]
 m1 ansible_host=10.0.0.1 raftkube_api_port=8443 note="it's a \\"quoted\\" $value"
 [nodes]
-n[1:2] raftkube_cpu=4
+n[1:2] raftkube_cpu=4 flag=True word="'True'" empty= items="[1, 'x #y']"
 [nodes:vars]
 raftkube_memory=8Gi
 [all:vars]
@@ -227,5 +227,7 @@ raftkube_token_file=elsewhere/token
         assert (other.address, other.port, other.api_port, other.groups) == (host.address, host.port, host.api_port, host.groups)
         assert other.key_file == "/k/id"
     assert again.host("m1").vars["note"] == "it's a \"quoted\" $value"
-    assert again.host("n2").vars["raftkube_cpu"] == 4 and again.host("n2").vars["raftkube_memory"] == "8Gi"
+    n2 = again.host("n2").vars
+    assert n2["raftkube_cpu"] == 4 and n2["raftkube_memory"] == "8Gi" and n2["flag"] is True
+    assert n2["word"] == "True" and n2["empty"] == "" and n2["items"] == [1, "x #y"]
     assert again.token_path == tmp_path / "copy.ini.token"
