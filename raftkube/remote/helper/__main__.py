@@ -44,10 +44,19 @@ def main(argv: list[str] | None = None) -> None:
         stream=sys.stderr, level=args.log_level.upper(), format=f"helper[{os.getpid()}] %(levelname)s %(name)s: %(message)s"
     )
     die_with_parent()
-    server = Server(make_ops(args.state_dir, args.docker_host), TermStore(args.state_dir / "term"), sys.stdout.buffer)
+    server = Server(make_ops(args.state_dir, args.docker_host), TermStore(args.state_dir / "term"), _protocol_stdout())
     server.serve(sys.stdin.buffer)
-    sys.stdout.flush()
     os._exit(0)
+
+
+def _protocol_stdout():
+    """Keep stdout for protocol lines only: a stray print (ours, a library's, C code's)
+    would corrupt a frame, so fd 1 becomes stderr and the protocol gets a private fd."""
+    out = os.fdopen(os.dup(1), "wb")
+    sys.stdout.flush()
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return out
 
 
 if __name__ == "__main__":

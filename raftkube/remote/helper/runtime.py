@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,7 @@ class PodRuntime:
     def list_pods(self) -> list[dict]:
         """Every raftkube pod on this engine with the observed state of each container."""
         with self._docker():
-            containers = self.client.containers.list(all=True, filters={"label": LABEL_UID})
+            containers = self.client.containers.list(all=True, filters={"label": LABEL_UID}, ignore_removed=True)
         pods: dict[str, dict] = {}
         for container in containers:
             labels = container.labels
@@ -160,7 +161,7 @@ class PodRuntime:
         return {"uid": uid, "container": container, "restart_count": count}
 
     def _containers(self, uid: str) -> list:
-        return self.client.containers.list(all=True, filters={"label": f"{LABEL_UID}={uid}"})
+        return self.client.containers.list(all=True, filters={"label": f"{LABEL_UID}={uid}"}, ignore_removed=True)
 
     def _container(self, uid: str, name: str):
         _check_uid(uid)
@@ -170,6 +171,7 @@ class PodRuntime:
         raise NotFound(f"pod {uid} has no container {name!r} on this host")
 
     def _create(self, config: dict) -> None:
+        config = dict(config)
         self._ensure_image(config["image"], config.pop("pull_policy"))
         container = self.client.containers.create(**config)
         container.start()
@@ -241,14 +243,16 @@ class PodRuntime:
             raise OpError(f"cannot talk to Docker at {self.docker_host}: {exc}") from None
 
 
+@dataclass
 class _Plan:
     """What a pod needs on the host: docker create arguments per container, and directories."""
 
-    def __init__(self, uid: str, namespace: str, name: str):
-        self.uid, self.namespace, self.name = uid, namespace, name
-        self.pause: dict = {}
-        self.apps: dict[str, dict] = {}
-        self.directories: list[Path] = []
+    uid: str
+    namespace: str
+    name: str
+    pause: dict = field(default_factory=dict)
+    apps: dict[str, dict] = field(default_factory=dict)
+    directories: list[Path] = field(default_factory=list)
 
 
 def _plan(pod: dict, pods_dir: Path) -> _Plan:
