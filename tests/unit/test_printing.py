@@ -267,3 +267,107 @@ def test_empty_table_is_empty_text():
 def test_unknown_output_format():
     with pytest.raises(OutputError, match='unsupported output format "xml"'):
         format_objects([], "xml", kind_info("pod"), NOW)
+
+
+# describe
+
+
+def test_tabwrite_aligns_blocks_like_go_tabwriter():
+    from raftkube.client.describing import tabwrite
+
+    lines = [["Name:", "web"], ["Namespace:", "default"], ["Containers:"], ["  app:"], ["    Image:", "x"], ["    Ready:", "True"]]
+    assert tabwrite(lines) == (
+        "Name:       web\nNamespace:  default\nContainers:\n  app:\n    Image:  x\n    Ready:  True"
+    )
+
+
+def test_describe_pod():
+    from raftkube.client.describing import describe
+
+    pod = running_pod()
+    pod["metadata"]["labels"] = {"app": "web", "tier": "front"}
+    pod["metadata"]["ownerReferences"] = [{"kind": "ReplicationController", "name": "web", "controller": True}]
+    pod["status"]["hostIP"] = "10.0.0.2"
+    pod["spec"]["containers"][0].update(
+        ports=[{"containerPort": 80, "protocol": "TCP"}],
+        resources={"limits": {"cpu": "500m"}, "requests": {"cpu": "500m"}},
+        volumeMounts=[{"name": "data", "mountPath": "/data", "readOnly": True}],
+    )
+    pod["spec"]["volumes"] = [{"name": "data", "hostPath": {"path": "/srv"}}]
+    pod["status"]["containerStatuses"][0]["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error"}}
+    events = [
+        {"type": "Warning", "reason": "BackOff", "message": "Back-off restarting", "count": 4,
+         "firstTimestamp": ago(minutes=4), "lastTimestamp": ago(seconds=20), "source": {"component": "kubelet"}},
+        {"type": "Normal", "reason": "Scheduled", "message": "Successfully assigned default/web to node1",
+         "lastTimestamp": ago(minutes=5), "source": {"component": "scheduler"}},
+    ]  # fmt: skip
+    lines = describe(pod, events, NOW).splitlines()
+    assert [line.split() for line in lines[:5]] == [
+        ["Name:", "web"],
+        ["Namespace:", "default"],
+        ["Node:", "node1/10.0.0.2"],
+        ["Labels:", "app=web"],
+        ["tier=front"],
+    ]
+    assert len({line.index(line.split()[-1]) for line in lines[:5]}) == 1  # one value column
+    for expected in [
+        "Controlled By:  ReplicationController/web",
+        "    Image:          busybox",
+        "    Port:           80/TCP",
+        "    State:          Running",
+        "    Last State:     Terminated",
+        "      Exit Code:    1",
+        "      /data from data (ro)",
+        "    Type:          HostPath (bare host directory volume)",
+        "  Normal   Scheduled  5m                scheduler  Successfully assigned default/web to node1",
+        "  Warning  BackOff    20s (x4 over 4m)  kubelet    Back-off restarting",
+    ]:
+        assert expected in lines
+    assert lines.index("Events:") < lines.index("  Normal   Scheduled  5m                scheduler  Successfully assigned default/web to node1")
+
+
+def test_describe_service_with_endpoints():
+    from raftkube.client.describing import describe
+
+    svc = {
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"selector": {"app": "web"}, "clusterIP": "10.96.0.10", "ports": [{"name": "http", "port": 80, "targetPort": "web", "protocol": "TCP"}]},
+    }
+    ep = {"subsets": [{"addresses": [{"ip": "10.244.1.2"}, {"ip": "10.244.2.3"}], "ports": [{"name": "http", "port": 8080}]}]}
+    text = describe(svc, [], NOW, endpoints=ep)
+    assert "Port:              http  80/TCP" in text
+    assert "TargetPort:        web (TCP)" in text
+    assert "Endpoints:         10.244.1.2:8080,10.244.2.3:8080" in text
+    assert text.endswith("Events:            <none>")
+    assert "Endpoints:         <none>" in describe(svc, [], NOW, endpoints={})
+
+
+def test_describe_rc_node_namespace_endpoints_event():
+    from raftkube.client.describing import describe
+
+    rc = {
+        "kind": "ReplicationController",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"replicas": 3, "selector": {"app": "web"}, "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "app", "image": "busybox"}]}}},
+        "status": {"replicas": 2, "readyReplicas": 1},
+    }
+    text = describe(rc, [], NOW)
+    assert "Replicas:        2 current / 3 desired" in text
+    assert "Pod Template:" in text and "      Image:" in text
+    node = {
+        "kind": "Node",
+        "metadata": {"name": "node1", "labels": {"node-role.kubernetes.io/worker": ""}},
+        "spec": {"podCIDR": "10.244.1.0/24"},
+        "status": {"capacity": {"cpu": "2"}, "conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": "2026-11-27T11:59:00Z", "reason": "HostReachable"}], "addresses": [{"type": "InternalIP", "address": "10.0.0.2"}]},
+    }
+    text = describe(node, [], NOW)
+    assert "Roles:              worker" in text
+    assert "  Ready  True    Fri, 27 Nov 2026 11:59:00 +0000  HostReachable" in text
+    assert "  InternalIP:  10.0.0.2" in text
+    ns = {"kind": "Namespace", "metadata": {"name": "team"}, "status": {"phase": "Active"}}
+    assert describe(ns, [], NOW).splitlines()[:2] == ["Name:         team", "Labels:       <none>"]
+    ep = {"kind": "Endpoints", "metadata": {"name": "web", "namespace": "default"}, "subsets": [{"addresses": [{"ip": "10.0.0.1"}], "ports": [{"port": 80, "protocol": "TCP"}]}]}
+    assert "    <unset>  80    TCP" in describe(ep, [], NOW)
+    event = {"kind": "Event", "metadata": {"name": "e", "namespace": "default"}, "reason": "Started", "count": 2}
+    assert "Reason:       Started" in describe(event, [], NOW)
