@@ -98,6 +98,13 @@ def test_unknown_op_and_bad_arguments_are_clear_errors(helper):
         helper.client.call("ping", {"colour": "red"}, term=1)
 
 
+def test_no_docker_engine_is_a_clear_error_and_ping_still_works(helper):
+    with pytest.raises(HelperError, match="list_pods: cannot talk to Docker at unix:///nonexistent.sock") as exc:
+        helper.client.call("list_pods", term=1)
+    assert exc.value.kind == protocol.FAILED
+    assert helper.client.call("ping", term=1)["pid"] == helper.proc.pid
+
+
 def test_timeout_raises_and_the_late_answer_is_dropped(helper):
     started = time.monotonic()
     with pytest.raises(RequestTimeout, match="ping timed out after 0.2s"):

@@ -58,7 +58,9 @@ class PodRuntime:
     def __init__(self, docker_host: str, pods_dir: Path):
         self.docker_host = docker_host
         self.pods_dir = Path(pods_dir)
-        self.client = docker.DockerClient(base_url=docker_host, timeout=120)
+        with self._docker():
+            # Asks the engine for its API version: fails here when Docker is not running.
+            self.client = docker.DockerClient(base_url=docker_host, timeout=120)
 
     def docker_version(self) -> str:
         with self._docker():
@@ -202,6 +204,8 @@ class PodRuntime:
             "id": container.id,
             "image": container.attrs.get("Config", {}).get("Image"),
             "state": state.get("Status"),
+            # The main process, while running: /proc/PID/ns/net is the pod's network namespace.
+            "pid": state.get("Pid") or None,
             "exit_code": state.get("ExitCode"),
             "restart_count": self._restarts(uid).get(name, 0),
             "started_at": _timestamp(state.get("StartedAt")),
