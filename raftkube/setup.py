@@ -81,7 +81,9 @@ def setup_cluster(inventory_path: str | Path, echo: Callable[[str], None] = clic
             masters = [prepared[m.name] for m in inventory.masters if m.name in prepared]
             if masters:
                 wheelhouse = Wheelhouse()
-                _each(pool, masters, lambda p: _start_master(inventory, p, token, wheelhouse, progress), progress, failures)
+                installed = _each(pool, masters, lambda p: _install(p, wheelhouse, progress), progress, failures)
+                _start_masters(inventory, [p for p in masters if p.host.name in installed], token, wheelhouse,
+                               prepared, progress, failures)
             if inventory.masters:
                 _wait_for_leader(inventory, token, prepared, progress)
                 nodes = [prepared[n.name] for n in inventory.nodes if n.name in prepared]
@@ -162,39 +164,63 @@ def _prepare(inventory: Inventory, host: Host, progress: Progress) -> _Prepared:
         raise
 
 
-def _start_master(inventory: Inventory, p: _Prepared, token: str, wheelhouse: Wheelhouse, progress: Progress) -> None:
+def _install(p: _Prepared, wheelhouse: Wheelhouse, progress: Progress) -> None:
     progress.step(p.host.name, install_raftkube(p.conn, p.host, wheelhouse))
-    config = master_config(inventory, p.host, token, wheelhouse.digest)
-    progress.step(p.host.name, ensure_master(p.conn, p.host, p.facts, config))
 
 
-def _endpoints(inventory: Inventory) -> list[str]:
-    return [f"http://{m.address}:{m.api_port}" for m in inventory.masters]
+def _start_masters(inventory: Inventory, masters: list[_Prepared], token: str, wheelhouse: Wheelhouse,
+                   prepared: dict[str, _Prepared], progress: Progress, failures: dict[str, str]) -> None:
+    """One master at a time, waiting for a leader after each restart: an upgrade keeps quorum."""
+    for i, p in enumerate(masters):
+        try:
+            config = master_config(inventory, p.host, token, wheelhouse.digest)
+            message, restarted = ensure_master(p.conn, p.host, p.facts, config)
+        except UserError as exc:
+            failures[p.host.name] = str(exc)
+            progress.failed(p.host.name, str(exc))
+            continue
+        progress.step(p.host.name, message)
+        if restarted and i + 1 < len(masters):
+            _wait_for_leader(inventory, token, prepared, progress, member=p.host)
 
 
-def _wait_for_leader(inventory: Inventory, token: str, prepared: dict[str, _Prepared], progress: Progress) -> None:
+def _endpoint(host: Host) -> str:
+    return f"http://{host.address}:{host.api_port}"
+
+
+def _wait_for_leader(inventory: Inventory, token: str, prepared: dict[str, _Prepared], progress: Progress,
+                     member: Host | None = None) -> None:
+    """Until a leader with quorum exists (or, given `member`, until that master follows one)."""
     started = time.monotonic()
-    leader = asyncio.run(_poll_leader(_endpoints(inventory), token))
+    leader = asyncio.run(_poll_leader([_endpoint(m) for m in inventory.masters], token, member))
     if leader is None:
         logs = []
-        for m in inventory.masters:
+        for m in [member] if member else inventory.masters:
             if m.name in prepared:
                 tail = master_log_tail(prepared[m.name].conn, prepared[m.name].facts, lines=1)
                 logs.append(f"{m.name}: {tail or '(no log)'}")
-        raise SetupFailed(f"the masters elected no leader within {LEADER_TIMEOUT:.0f}s; last log lines: " + "; ".join(logs))
-    progress.step("cluster", f"leader {leader} elected ({time.monotonic() - started:.1f}s)")
+        what = f"{member.name} did not rejoin the cluster" if member else "the masters elected no leader"
+        raise SetupFailed(f"{what} within {LEADER_TIMEOUT:.0f}s; last log lines: " + "; ".join(logs))
+    if member:
+        progress.step(member.name, f"rejoined, leader {leader} ({time.monotonic() - started:.1f}s)")
+    else:
+        progress.step("cluster", f"leader {leader} elected ({time.monotonic() - started:.1f}s)")
 
 
-async def _poll_leader(endpoints: list[str], token: str) -> str | None:
+async def _poll_leader(endpoints: list[str], token: str, member: Host | None) -> str | None:
     deadline = time.monotonic() + LEADER_TIMEOUT
     async with ApiClient(endpoints, token) as client:
         while time.monotonic() < deadline:
-            for endpoint in endpoints:
+            for endpoint in [_endpoint(member)] if member else endpoints:
                 try:
                     status = await client.status_of(endpoint)
                 except ApiError:
                     status = None
-                if status and status.get("state") == "leader" and status.get("hasQuorum"):
+                if not status:
+                    continue
+                if member and status.get("leader") and status.get("ready"):
+                    return status["leader"]
+                if status.get("state") == "leader" and status.get("hasQuorum"):
                     return status["leader"]
             await asyncio.sleep(0.3)
     return None
@@ -227,7 +253,7 @@ def _differs(wanted: dict, actual: dict) -> bool:
 
 
 async def _register_nodes(inventory: Inventory, token: str, nodes: list[_Prepared], progress: Progress) -> None:
-    async with ApiClient(_endpoints(inventory), token) as client:
+    async with ApiClient([_endpoint(m) for m in inventory.masters], token) as client:
         for p in nodes:
             wanted = _node_object(p)
             path = f"/api/v1/nodes/{p.host.name}"

@@ -193,8 +193,11 @@ WantedBy=multi-user.target
 """
 
 
-def ensure_master(conn: fabric.Connection, host: Host, facts: HostFacts, config: MasterConfig) -> str:
-    """Ship the master's files and (re)start it when they changed; leave a running one alone."""
+def ensure_master(conn: fabric.Connection, host: Host, facts: HostFacts, config: MasterConfig) -> tuple[str, bool]:
+    """Ship the master's files and (re)start it when they changed; leave a running one alone.
+
+    Returns the line to show and whether a running master was restarted.
+    """
     current = run(conn, ["cat", CONFIG_MARK], check=False).stdout.strip()
     changed = current != config.digest
     if changed:
@@ -209,26 +212,26 @@ def ensure_master(conn: fabric.Connection, host: Host, facts: HostFacts, config:
     return message
 
 
-def _ensure_daemon(conn: fabric.Connection, changed: bool) -> str:
+def _ensure_daemon(conn: fabric.Connection, changed: bool) -> tuple[str, bool]:
     running = run(conn, ["sh", "-c", _RUNNING], check=False).exited == 0
     if running and not changed:
-        return "master already running"
+        return "master already running", False
     if running:
         run(conn, ["sh", "-c", _STOP], timeout=30)
     run(conn, [START_SCRIPT], timeout=30)
-    return "master restarted with the new configuration" if running else "master started"
+    return ("master restarted with the new configuration", True) if running else ("master started", False)
 
 
-def _ensure_unit(conn: fabric.Connection, host: Host, changed: bool) -> str:
+def _ensure_unit(conn: fabric.Connection, host: Host, changed: bool) -> tuple[str, bool]:
     if changed:
         upload(conn, UNIT_PATH, _unit(host).encode(), 0o644)
         run(conn, ["systemctl", "daemon-reload"])
         run(conn, ["systemctl", "enable", UNIT_NAME])
     active = run(conn, ["systemctl", "is-active", "--quiet", UNIT_NAME], check=False).exited == 0
     if active and not changed:
-        return "master already running"
+        return "master already running", False
     run(conn, ["systemctl", "restart", UNIT_NAME], timeout=60)
-    return "master restarted with the new configuration" if active else "master started"
+    return ("master restarted with the new configuration", True) if active else ("master started", False)
 
 
 def master_log_tail(conn: fabric.Connection, facts: HostFacts, lines: int = 5) -> str:
