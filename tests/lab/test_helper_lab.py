@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 from raftkube.remote import ssh
-from raftkube.remote.connection import ConnectionLost, HostConnection, StaleTermError
+from raftkube.remote.connection import ConnectionLost, HostConnection, RequestTimeout, StaleTermError
 from raftkube.remote.inventory import load_inventory
 from raftkube.remote.zipapp import helper_zipapp
 
@@ -122,3 +122,15 @@ def test_a_host_without_the_python_named_says_so(inventory):
     with HostConnection(missing, inventory.known_hosts_path) as conn:
         with pytest.raises(ConnectionLost, match="the helper did not start: .*/nonexistent/python3"):
             conn.call("ping", term=100)
+
+
+def test_a_partitioned_host_times_out_and_answers_again_after_healing(conn, lab):
+    conn.call("ping", term=100)
+    lab.partition("node1")
+    try:
+        with pytest.raises(RequestTimeout, match="node1: ping timed out after 1s"):
+            conn.call("ping", term=100, timeout=1)
+    finally:
+        lab.heal("node1")
+    # Same connection, same helper: TCP retransmits once the link is back.
+    assert conn.call("ping", term=100, timeout=30)["pid"] == conn.helper_pid
