@@ -89,7 +89,9 @@ def _rfc1123(timestamp: str | None) -> str:
     return moment.strftime("%a, %d %b %Y %H:%M:%S %z")
 
 
-def _map_lines(writer: _Writer, level: int, title: str, values: dict | None, sep: str = "=") -> None:
+def _map_lines(
+    writer: _Writer, level: int, title: str, values: dict | None, sep: str = "="
+) -> None:
     """`Labels:  a=b` then one `k=v` per line under it, sorted; `<none>` when empty."""
     if not values:
         writer.write(level, f"{title}:\t{NONE}")
@@ -223,7 +225,8 @@ def _describe_pod(writer: _Writer, pod: dict, now, endpoints) -> None:
     _map_lines(writer, 0, "Annotations", meta.get("annotations"), sep=": ")
     if meta.get("deletionTimestamp"):
         writer.write(0, f"Status:\tTerminating (lasts {human_age(meta['deletionTimestamp'], now)})")
-        writer.write(0, f"Termination Grace Period:\t{spec.get('terminationGracePeriodSeconds', 30)}s")
+        grace = spec.get("terminationGracePeriodSeconds", 30)
+        writer.write(0, f"Termination Grace Period:\t{grace}s")
     else:
         writer.write(0, f"Status:\t{status.get('phase', 'Pending')}")
     if status.get("reason"):
@@ -317,9 +320,8 @@ def _describe_endpoints(writer: _Writer, ep: dict, now, endpoints) -> None:
             writer.write(2, "Name\tPort\tProtocol")
             writer.write(2, "----\t----\t--------")
             for port in ports:
-                writer.write(
-                    2, f"{port.get('name') or UNSET}\t{port.get('port')}\t{port.get('protocol', 'TCP')}"
-                )
+                name, protocol = port.get("name") or UNSET, port.get("protocol", "TCP")
+                writer.write(2, f"{name}\t{port.get('port')}\t{protocol}")
 
 
 # Cluster-scoped kinds and the rest

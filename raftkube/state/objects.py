@@ -7,6 +7,7 @@ problem at once, each with its field path, in one line the CLI can print as is.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -141,6 +142,66 @@ def validate(obj: Any, default_namespace: str = DEFAULT_NAMESPACE) -> dict:
     if errors:
         raise ValidationError(subject, errors)
     return result
+
+
+def validate_update(old: dict, new: dict) -> dict:
+    """Check an update of `old` (both validated) against what Kubernetes keeps immutable.
+
+    Returns `new`, completed with the values the cluster allocated that a re-applied
+    manifest does not carry (a Service's clusterIP, a Node's podCIDR), as Kubernetes
+    keeps them. Raises `ValidationError` for a forbidden change: most of a pod's spec
+    (only images, activeDeadlineSeconds and a first nodeName may change), a Service's
+    clusterIP, a Node's podCIDR.
+    """
+    kind = new.get("kind")
+    subject = f'{kind} "{_name_of(new)}"'
+    new = copy.deepcopy(new)
+    errors = []
+    if kind == "Pod":
+        errors += _pod_update_errors(old.get("spec", {}), new.get("spec", {}))
+    elif kind == "Service":
+        errors += _kept(old.get("spec", {}), new.setdefault("spec", {}), "clusterIP")
+    elif kind == "Node":
+        errors += _kept(old.get("spec", {}), new.setdefault("spec", {}), "podCIDR")
+    if errors:
+        raise ValidationError(subject, errors)
+    return new
+
+
+_POD_MUTABLE = "spec.containers[*].image, spec.activeDeadlineSeconds, spec.nodeName (once)"
+
+
+def _pod_update_errors(old_spec: dict, new_spec: dict) -> list[tuple[str, str]]:
+    old_node = old_spec.get("nodeName")
+    if old_node and new_spec.get("nodeName") != old_node:
+        return [("spec.nodeName", "field is immutable once the pod is scheduled")]
+    if _fixed_part(old_spec) != _fixed_part(new_spec):
+        return [("spec", f"forbidden: pod updates may not change fields other than {_POD_MUTABLE}")]
+    return []
+
+
+def _fixed_part(pod_spec: dict) -> dict:
+    """A pod spec without what an update may change (the pull policy follows the image)."""
+    fixed = {k: v for k, v in pod_spec.items() if k not in ("activeDeadlineSeconds", "nodeName")}
+    fixed["containers"] = [
+        {k: v for k, v in container.items() if k not in ("image", "imagePullPolicy")}
+        for container in pod_spec.get("containers", [])
+    ]
+    return fixed
+
+
+def _kept(old_spec: dict, new_spec: dict, key: str) -> list[tuple[str, str]]:
+    """An allocated value: carried over when the update omits it, else must not change."""
+    before = old_spec.get(key)
+    if not before:
+        return []
+    if not new_spec.get(key):
+        new_spec[key] = before
+        return []
+    after = new_spec[key]
+    if after != before:
+        return [(f"spec.{key}", f'field is immutable: "{before}" cannot change to "{after}"')]
+    return []
 
 
 def _without_nulls(value: Any) -> Any:

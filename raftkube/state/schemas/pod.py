@@ -122,7 +122,7 @@ class Container(Object):
             (f"ports[{i}].name", port["name"]) for i, port in ports if "name" in port
         )
         if repeated:
-            raise ValidationError({path: [f'duplicate value "{value}"'] for path, value in repeated})
+            raise ValidationError({path: [f'duplicate value "{v}"'] for path, v in repeated})
 
     @post_load
     def _default_pull_policy(self, data: dict, **kwargs: Any) -> dict:
