@@ -2,6 +2,7 @@
 
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -175,3 +176,12 @@ def test_bad_pods_and_unknown_containers_are_clear_errors(conn):
     with pytest.raises(HelperError, match="has no container 'nope'") as exc:
         call(conn, "logs", uid=str(uuid.uuid4()), container="nope")
     assert exc.value.kind == "not_found"
+
+
+def test_concurrent_ensures_of_one_pod_create_it_once(conn):
+    p = pod("racy", [sleeper("app")])
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: call(conn, "ensure_pod", pod=p), range(4)))
+    assert sorted(name for r in results for name in r["created"]) == ["POD", "app"]
+    assert len(observed(conn, p["metadata"]["uid"])) == 1
+    call(conn, "remove_pod", uid=p["metadata"]["uid"])

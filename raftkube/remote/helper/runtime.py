@@ -10,6 +10,10 @@ from, so `ensure_pod` is idempotent: it creates only what is missing or changed.
 Restarting exited containers is the leader's decision (see backoff.py); the restart
 count Docker keeps counts only its own restarts, so ours is kept in the pod's
 directory on the host.
+
+containerPorts are recorded on the container (a label, reported by `list_pods`) and
+are reachable on the pod IP; hostPort publishing belongs to the netproxy, since a
+pause container with network none cannot publish ports through Docker.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import logging
 import os
 import re
 import shutil
+import threading
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +64,9 @@ class PodRuntime:
     def __init__(self, docker_host: str, pods_dir: Path):
         self.docker_host = docker_host
         self.pods_dir = Path(pods_dir)
+        # The helper runs requests in parallel; two changes to one pod must not interleave.
+        self._pod_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._locks_lock = threading.Lock()
         with self._docker():
             # Asks the engine for its API version: fails here when Docker is not running.
             self.client = docker.DockerClient(base_url=docker_host, timeout=120)
@@ -70,7 +79,7 @@ class PodRuntime:
         """Make the host run `pod` (a Kubernetes v1 Pod); returns what was created and kept."""
         plan = _plan(pod, self.pods_dir)
         created, kept = [], []
-        with self._docker():
+        with self._pod_lock(plan.uid), self._docker():
             existing = {c.labels.get(LABEL_CONTAINER): c for c in self._containers(plan.uid)}
             pause = existing.get(PAUSE)
             if pause is None or pause.labels.get(LABEL_HASH) != plan.pause["labels"][LABEL_HASH] or pause.status != "running":
@@ -106,13 +115,13 @@ class PodRuntime:
     def remove_pod(self, uid: str) -> dict:
         """Remove the pod's containers and its directory (emptyDir data); fine if already gone."""
         _check_uid(uid)
-        with self._docker():
+        with self._pod_lock(uid), self._docker():
             containers = self._containers(uid)
             # Apps first: removing the pause first would leave them in a dead namespace.
             for container in sorted(containers, key=lambda c: c.labels.get(LABEL_CONTAINER) == PAUSE):
                 with contextlib.suppress(docker.errors.NotFound):
                     container.remove(force=True, v=True)
-        shutil.rmtree(self.pods_dir / uid, ignore_errors=True)
+            shutil.rmtree(self.pods_dir / uid, ignore_errors=True)
         return {"uid": uid, "removed": len(containers)}
 
     def list_pods(self) -> list[dict]:
@@ -151,16 +160,21 @@ class PodRuntime:
 
     def restart_container(self, uid: str, container: str) -> dict:
         """Start the container again (restart it if running) and count the restart."""
-        with self._docker():
+        with self._pod_lock(uid), self._docker():
             found = self._container(uid, container)
             found.reload()
             if found.status == "running":
                 found.restart(timeout=10)
             else:
                 found.start()
-        count = self._restarts(uid).get(container, 0) + 1
-        self._save_restarts(uid, {**self._restarts(uid), container: count})
-        return {"uid": uid, "container": container, "restart_count": count}
+            counts = self._restarts(uid)
+            counts[container] = counts.get(container, 0) + 1
+            self._save_restarts(uid, counts)
+        return {"uid": uid, "container": container, "restart_count": counts[container]}
+
+    def _pod_lock(self, uid: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._pod_locks[uid]
 
     def _containers(self, uid: str) -> list:
         return self.client.containers.list(all=True, filters={"label": f"{LABEL_UID}={uid}"}, ignore_removed=True)
