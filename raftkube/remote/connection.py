@@ -97,7 +97,12 @@ class HelperClient:
             rid = next(self._ids)
             self._pending[rid] = future
         try:
-            self._write(protocol.encode_request(protocol.Request(rid, op, args or {}, term, timeout)))
+            data = protocol.encode_request(protocol.Request(rid, op, args or {}, term, timeout))
+        except (TypeError, ValueError):
+            self._pending.pop(rid, None)
+            raise  # args that are not JSON: the caller's bug, not the host's
+        try:
+            self._write(data)
         except (OSError, EOFError) as exc:
             self._pending.pop(rid, None)
             self._fail_all(f"write failed: {exc}")
