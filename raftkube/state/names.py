@@ -6,6 +6,7 @@ collect every problem instead of stopping at the first.
 """
 
 import re
+import secrets
 
 _LABEL_FMT = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS1123_LABEL = re.compile(rf"^{_LABEL_FMT}$")
@@ -17,6 +18,11 @@ _IANA_SVC_NAME = re.compile(r"^[-a-z0-9]+$")
 _ENV_VAR_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 
 LABEL_MAX = 63
+# Kubernetes' name generator: 5 characters from an alphabet without vowels or
+# look-alikes (no accidental words, no 0/o, 1/l), after a prefix cut to 58.
+_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_SUFFIX_LENGTH = 5
+_MAX_GENERATED_PREFIX = LABEL_MAX - _SUFFIX_LENGTH
 SUBDOMAIN_MAX = 253
 PORT_NAME_MAX = 15
 
@@ -125,3 +131,12 @@ def env_var_name(value: str) -> list[str]:
         "a valid environment variable name must consist of alphabetic characters, digits, "
         "'_', '-', or '.', and must not start with a digit"
     ]
+
+
+def generate_name(prefix: str) -> str:
+    """A name for an object created with `metadata.generateName` (`web-` -> `web-x7k2q`).
+
+    Random, so call it outside the Raft state machine (the API does, before committing).
+    """
+    suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(_SUFFIX_LENGTH))
+    return prefix[:_MAX_GENERATED_PREFIX] + suffix
