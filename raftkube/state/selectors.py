@@ -74,6 +74,19 @@ class Selector:
         requirements = [Requirement(k, EQUALS, (v,)) for k, v in (match_labels or {}).items()]
         return cls(tuple(sorted(requirements, key=lambda r: r.key)))
 
+    @classmethod
+    def from_label_selector(cls, label_selector: Mapping | None) -> Selector:
+        """A `LabelSelector` object (`matchLabels` + `matchExpressions`), as apps/v1 uses.
+
+        Raises SelectorError for an operator Kubernetes does not know or values that do
+        not fit it (`In` needs some, `Exists` none).
+        """
+        label_selector = label_selector or {}
+        requirements = list(cls.from_match_labels(label_selector.get("matchLabels")).requirements)
+        for expression in label_selector.get("matchExpressions") or []:
+            requirements.append(_expression_requirement(expression))
+        return cls(tuple(sorted(requirements, key=lambda r: r.key)))
+
     @property
     def is_empty(self) -> bool:
         return not self.requirements
@@ -87,6 +100,26 @@ class Selector:
 
 
 Selector.empty = Selector()
+
+
+_EXPRESSION_OPERATORS = {"In": IN, "NotIn": NOT_IN, "Exists": EXISTS, "DoesNotExist": DOES_NOT_EXIST}
+
+
+def _expression_requirement(expression: Mapping) -> Requirement:
+    key, operator = expression.get("key"), expression.get("operator")
+    values = expression.get("values") or []
+    if not isinstance(key, str) or names.qualified_name(key):
+        raise SelectorError(f"invalid matchExpressions key {key!r}")
+    if operator not in _EXPRESSION_OPERATORS:
+        known = ", ".join(_EXPRESSION_OPERATORS)
+        raise SelectorError(f'invalid matchExpressions operator "{operator}": use one of {known}')
+    needs_values = operator in ("In", "NotIn")
+    if needs_values != bool(values):
+        need = "at least one value" if needs_values else "no values"
+        raise SelectorError(f'matchExpressions "{key} {operator}" needs {need}')
+    if any(not isinstance(v, str) or names.label_value(v) for v in values):
+        raise SelectorError(f'matchExpressions "{key} {operator}": invalid label value in {values}')
+    return Requirement(key, _EXPRESSION_OPERATORS[operator], tuple(sorted(set(values))))
 
 
 def parse_selector(text: str | None) -> Selector:

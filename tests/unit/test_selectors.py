@@ -1,5 +1,7 @@
 """Label selectors: the syntax kubectl accepts, Kubernetes' matching rules, clear errors."""
 
+import re
+
 import pytest
 
 from raftkube.errors import UserError
@@ -124,3 +126,37 @@ def test_errors_name_the_selector_and_the_problem(text, reason):
 
 def test_selector_error_is_a_user_error():
     assert issubclass(SelectorError, UserError)
+
+
+def test_from_label_selector():
+    selector = Selector.from_label_selector(
+        {
+            "matchLabels": {"app": "web"},
+            "matchExpressions": [
+                {"key": "env", "operator": "In", "values": ["prod", "qa"]},
+                {"key": "canary", "operator": "DoesNotExist"},
+                {"key": "tier", "operator": "NotIn", "values": ["db"]},
+                {"key": "team", "operator": "Exists"},
+            ],
+        }
+    )
+    assert str(selector) == "app=web,!canary,env in (prod,qa),team,tier notin (db)"
+    assert selector.matches({"app": "web", "env": "qa", "team": "a"})
+    assert not selector.matches({"app": "web", "env": "qa", "team": "a", "canary": "1"})
+    assert Selector.from_label_selector({}).is_empty
+    assert Selector.from_label_selector(None).is_empty
+
+
+@pytest.mark.parametrize(
+    ("expression", "fragment"),
+    [
+        ({"key": "a", "operator": "Equals", "values": ["x"]}, 'invalid matchExpressions operator "Equals"'),
+        ({"key": "a", "operator": "In"}, 'matchExpressions "a In" needs at least one value'),
+        ({"key": "a", "operator": "Exists", "values": ["x"]}, "needs no values"),
+        ({"key": "bad key", "operator": "Exists"}, "invalid matchExpressions key 'bad key'"),
+        ({"key": "a", "operator": "In", "values": ["b c"]}, "invalid label value"),
+    ],
+)
+def test_bad_match_expressions(expression, fragment):
+    with pytest.raises(SelectorError, match=re.escape(fragment)):
+        Selector.from_label_selector({"matchExpressions": [expression]})
