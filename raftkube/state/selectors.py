@@ -82,7 +82,8 @@ class Selector:
         not fit it (`In` needs some, `Exists` none).
         """
         label_selector = label_selector or {}
-        requirements = list(cls.from_match_labels(label_selector.get("matchLabels")).requirements)
+        match_labels = cls.from_match_labels(label_selector.get("matchLabels"))
+        requirements = list(match_labels.requirements)
         for expression in label_selector.get("matchExpressions") or []:
             requirements.append(_expression_requirement(expression))
         return cls(tuple(sorted(requirements, key=lambda r: r.key)))
