@@ -103,7 +103,12 @@ class Selector:
 Selector.empty = Selector()
 
 
-_EXPRESSION_OPERATORS = {"In": IN, "NotIn": NOT_IN, "Exists": EXISTS, "DoesNotExist": DOES_NOT_EXIST}
+_EXPRESSION_OPERATORS = {
+    "In": IN,
+    "NotIn": NOT_IN,
+    "Exists": EXISTS,
+    "DoesNotExist": DOES_NOT_EXIST,
+}
 
 
 def _expression_requirement(expression: Mapping) -> Requirement:
