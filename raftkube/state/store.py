@@ -35,6 +35,9 @@ def raft_conf(password: str, data_dir: Path | None, **overrides) -> SyncObjConf:
         raftMinTimeout=0.4,
         raftMaxTimeout=1.4,
         appendEntriesPeriod=0.05,
+        # Send each entry at once (~2 ms per commit instead of up to a period): the
+        # committer already groups concurrent commands into one entry.
+        appendEntriesUseBatch=False,
         autoTickPeriod=0.01,
         connectionRetryTime=0.5,
         connectionTimeout=1.5,
