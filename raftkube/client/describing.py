@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 
-from raftkube.client.printing import format_endpoints, human_age, pod_status
+from raftkube.client.printing import format_endpoints, human_age
 
 NONE = "<none>"
 UNSET = "<unset>"

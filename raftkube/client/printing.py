@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Callable
-from typing import Any
 
 import yaml
 

@@ -8,7 +8,6 @@ problem at once, each with its field path, in one line the CLI can print as is.
 from __future__ import annotations
 
 import copy
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +21,6 @@ from raftkube.state.schemas.controller import ReplicationController
 from raftkube.state.schemas.event import Event
 from raftkube.state.schemas.pod import Pod
 from raftkube.state.schemas.service import Endpoints, Service
-
-log = logging.getLogger(__name__)
 
 API_VERSION = "v1"
 DEFAULT_NAMESPACE = "default"

@@ -127,15 +127,6 @@ class Annotations(_Mapping):
         return value
 
 
-class StrMap(_Mapping):
-    """A string-to-string map with no rule on the keys (e.g. environment-like data)."""
-
-    def check_item(self, key: Any, value: Any) -> str:
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise ValidationError(f'"{key}": keys and values must be strings')
-        return value
-
-
 class ResourceList(_Mapping):
     """Resource name -> quantity. Numbers from YAML (`cpu: 1`) are kept as strings."""
 
