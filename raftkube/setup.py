@@ -67,8 +67,12 @@ class _Prepared:
     docker_version: str | None
 
 
-def setup_cluster(inventory_path: str | Path, echo: Callable[[str], None] = click.echo, tty: bool = False) -> None:
-    """Prepare every host of the inventory and start its masters (also what `lab up` runs)."""
+def setup_cluster(inventory_path: str | Path, echo: Callable[[str], None] = click.echo, tty: bool = False,
+                  wheelhouse: Wheelhouse | None = None) -> None:
+    """Prepare every host of the inventory and start its masters (also what `lab up` runs).
+
+    `wheelhouse` pins the raftkube shipped to the masters (default: the running source).
+    """
     inventory = load_inventory(inventory_path)
     _check_inventory(inventory)
     progress = Progress(echo, tty)
@@ -80,7 +84,7 @@ def setup_cluster(inventory_path: str | Path, echo: Callable[[str], None] = clic
             prepared = _each(pool, inventory.hosts.values(), lambda h: _prepare(inventory, h, progress), progress, failures)
             masters = [prepared[m.name] for m in inventory.masters if m.name in prepared]
             if masters:
-                wheelhouse = Wheelhouse()
+                wheelhouse = wheelhouse or Wheelhouse()
                 installed = _each(pool, masters, lambda p: _install(p, wheelhouse, progress), progress, failures)
                 _start_masters(inventory, [p for p in masters if p.host.name in installed], token, wheelhouse,
                                prepared, progress, failures)
@@ -204,7 +208,8 @@ def _wait_for_leader(inventory: Inventory, token: str, prepared: dict[str, _Prep
     if member:
         progress.step(member.name, f"rejoined, leader {leader} ({time.monotonic() - started:.1f}s)")
     else:
-        progress.step("cluster", f"leader {leader} elected ({time.monotonic() - started:.1f}s)")
+        waited = time.monotonic() - started
+        progress.step("cluster", f"leader {leader}" + (f" elected after {waited:.1f}s" if waited >= 0.5 else ""))
 
 
 async def _poll_leader(endpoints: list[str], token: str, member: Host | None) -> str | None:

@@ -37,6 +37,7 @@ START_SCRIPT = f"{MASTER_DIR}/start"
 PID_FILE = f"{MASTER_DIR}/master.pid"
 LOG_FILE = f"{MASTER_DIR}/master.log"
 REMOTE_INVENTORY = f"{STATE_DIR}/inventory.ini"
+REMOTE_KNOWN_HOSTS = f"{REMOTE_INVENTORY}.known_hosts"
 SSH_DIR = f"{STATE_DIR}/ssh"
 UNIT_NAME = "raftkube-master.service"
 UNIT_PATH = f"/etc/systemd/system/{UNIT_NAME}"
@@ -128,15 +129,27 @@ def install_raftkube(conn: fabric.Connection, host: Host, wheelhouse: Wheelhouse
             upload(conn, f"{here}/{dep.name}", file_chunks(dep))
         run(conn, [*pip, f"{here}/{wheel.name}"], timeout=600)
     upload(conn, BUILD_MARK, wheelhouse.digest.encode() + b"\n")
+    run(conn, ["find", WHEELS, "-mindepth", "1", "-maxdepth", "1", "!", "-name", Path(here).name, "-exec", "rm", "-rf", "{}", "+"])
     return f"raftkube {wheelhouse.version} installed"
 
 
 @dataclass(frozen=True)
 class MasterConfig:
-    """Every file a master reads, as it should be on the host, and one digest over them all."""
+    """Every file a master reads, as it should be on the host.
+
+    `files` are read at start, so a change in them (or in the installed raftkube, all
+    under `digest`) means a restart; the known hosts are read at each SSH connect, so a
+    change there is just shipped.
+    """
 
     files: dict[str, tuple[bytes, int]]  # host path -> (content, mode)
     digest: str
+    known_hosts: bytes
+
+    @property
+    def mark(self) -> str:
+        """What the host keeps to tell, next run, whether anything changed."""
+        return f"{self.digest} {hashlib.sha256(self.known_hosts).hexdigest()}"
 
 
 def master_config(inventory: Inventory, host: Host, token: str, wheel_digest: str) -> MasterConfig:
@@ -152,12 +165,11 @@ def master_config(inventory: Inventory, host: Host, token: str, wheel_digest: st
     known_hosts = inventory.known_hosts_path.read_bytes() if inventory.known_hosts_path.exists() else b""
     files[REMOTE_INVENTORY] = (rendered.encode(), 0o644)
     files[f"{REMOTE_INVENTORY}.token"] = (token.encode() + b"\n", 0o600)
-    files[f"{REMOTE_INVENTORY}.known_hosts"] = (known_hosts, 0o644)
     files[START_SCRIPT] = (_start_script(host).encode(), 0o755)
     h = hashlib.sha256(wheel_digest.encode())
     for path, (content, mode) in sorted(files.items()):
         h.update(f"{path}\0{mode}\0".encode() + content + b"\0")
-    return MasterConfig(files, h.hexdigest())
+    return MasterConfig(files, h.hexdigest(), known_hosts)
 
 
 def _master_argv(host: Host) -> list[str]:
@@ -199,16 +211,18 @@ def ensure_master(conn: fabric.Connection, host: Host, facts: HostFacts, config:
     Returns the line to show and whether a running master was restarted.
     """
     current = run(conn, ["cat", CONFIG_MARK], check=False).stdout.strip()
-    changed = current != config.digest
+    changed = current.split(" ")[0] != config.digest
     if changed:
         for path, (content, mode) in config.files.items():
             upload(conn, path, content, mode)
+    if current != config.mark:
+        upload(conn, REMOTE_KNOWN_HOSTS, config.known_hosts, 0o644)
     if facts.systemd:
         message = _ensure_unit(conn, host, changed)
     else:
         message = _ensure_daemon(conn, changed)
-    if changed:
-        upload(conn, CONFIG_MARK, config.digest.encode() + b"\n")
+    if current != config.mark:
+        upload(conn, CONFIG_MARK, config.mark.encode() + b"\n")
     return message
 
 
