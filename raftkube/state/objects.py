@@ -121,7 +121,7 @@ def validate(obj: Any, default_namespace: str = DEFAULT_NAMESPACE) -> dict:
         raise ValidationError("object", [("", "must be a mapping with apiVersion and kind")])
     obj = _without_nulls(obj)
     kind, name = obj.get("kind"), _name_of(obj)
-    subject = f'{kind if isinstance(kind, str) and kind else "object"}'
+    subject = kind if isinstance(kind, str) and kind else "object"
     if name:
         subject += f' "{name}"'
 
@@ -134,8 +134,7 @@ def validate(obj: Any, default_namespace: str = DEFAULT_NAMESPACE) -> dict:
     try:
         result = _SCHEMAS[kind].load(obj)
     except marshmallow.ValidationError as error:
-        errors += list(_flatten(error.messages))
-        result = None
+        raise ValidationError(subject, errors + list(_flatten(error.messages))) from None
     if errors:
         raise ValidationError(subject, errors)
     return result
