@@ -194,17 +194,32 @@ def pod_status(pod: dict) -> tuple[str, int, int]:
             running = True
             ready += 1
     if reason == "Completed" and running:
-        reason = "Running"
+        conditions = status.get("conditions", [])
+        pod_ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+        reason = "Running" if pod_ready else "NotReady"
     if _meta(pod).get("deletionTimestamp"):
         reason = "Unknown" if status.get("reason") == "NodeLost" else "Terminating"
     return reason, ready, restarts
+
+
+def _restarts(pod: dict, restarts: int, now: datetime.datetime) -> str:
+    """`3 (5m ago)`: kubectl's RESTARTS, with the age of the latest restart when known."""
+    finished = [
+        container["lastState"]["terminated"]["finishedAt"]
+        for container in pod.get("status", {}).get("containerStatuses", [])
+        if container.get("lastState", {}).get("terminated", {}).get("finishedAt")
+    ]
+    if not restarts or not finished:
+        return str(restarts)
+    latest = max(finished, key=_parse_time)
+    return f"{restarts} ({human_age(latest, now)} ago)"
 
 
 def _pod_row(pod: dict, now: datetime.datetime) -> tuple[Row, Row]:
     reason, ready, restarts = pod_status(pod)
     total = len(pod.get("spec", {}).get("containers", []))
     status = pod.get("status", {})
-    row = [_name(pod), f"{ready}/{total}", reason, str(restarts), _age(pod, now)]
+    row = [_name(pod), f"{ready}/{total}", reason, _restarts(pod, restarts, now), _age(pod, now)]
     return row, [status.get("podIP") or NONE, pod.get("spec", {}).get("nodeName") or NONE]
 
 

@@ -371,3 +371,19 @@ def test_describe_rc_node_namespace_endpoints_event():
     assert "    <unset>  80    TCP" in describe(ep, [], NOW)
     event = {"kind": "Event", "metadata": {"name": "e", "namespace": "default"}, "reason": "Started", "count": 2}
     assert "Reason:       Started" in describe(event, [], NOW)
+
+
+def test_restarts_show_when_the_last_one_was():
+    pod = running_pod(restarts=3)
+    pod["status"]["containerStatuses"][0]["lastState"] = {"terminated": {"exitCode": 1, "finishedAt": ago(minutes=5)}}
+    assert table([pod], "pods")[1][3:6] == ["3", "(5m", "ago)"]
+    assert "3 (5m ago)" in format_objects([pod], "", kind_info("pods"), NOW)
+
+
+def test_completed_container_beside_a_running_one():
+    pod = running_pod()
+    done = {"name": "init", "ready": False, "restartCount": 0, "state": {"terminated": {"reason": "Completed", "exitCode": 0}}}
+    pod["status"]["containerStatuses"].insert(0, done)
+    assert pod_status(pod)[0] == "NotReady"
+    pod["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
+    assert pod_status(pod)[0] == "Running"
