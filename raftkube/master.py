@@ -8,11 +8,11 @@ from pathlib import Path
 import click
 from aiohttp import web
 
+from raftkube.errors import UserError
 from raftkube.remote.inventory import load_inventory
 from raftkube.state.api import ApiServer
 from raftkube.state.store import Store, raft_conf
 from raftkube.state.token import read_token
-from raftkube.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ async def _serve(name: str, raft_address: str, peers: list[str], data_dir: Path,
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     if store.is_leader:
+        # Best effort: the followers then elect at once instead of after a timeout.
         store.transferLeadership()
         await asyncio.sleep(0.3)
     await runner.cleanup()

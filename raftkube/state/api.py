@@ -160,6 +160,11 @@ class ApiServer:
             return _status_response(ApiError("ServiceUnavailable", str(exc), retry_after=1))
         except UserError as exc:
             return _status_response(ApiError(_user_error_reason(exc), str(exc)))
+        except web.HTTPException:
+            raise
+        except Exception:
+            logger.exception("%s %s failed", request.method, request.path)
+            return _status_response(ApiError("InternalError", "internal error; see the master's log"))
 
     @web.middleware
     async def _authenticate(self, request: web.Request, handler):
@@ -172,6 +177,9 @@ class ApiServer:
     def _resource(self, request: web.Request) -> Resource:
         match = request.match_info
         info = objects.kind_info(match["plural"])
+        version = f"{match['group']}/{match['version']}" if "group" in match else match["version"]
+        if version != info.api_version:
+            raise ApiError("NotFound", f"{info.plural} are served under {info.api_version}, not {version}")
         namespace, name = match.get("namespace"), match.get("name")
         if namespace is not None and not info.namespaced:
             raise ApiError("NotFound", f"{info.plural} are not namespaced")
@@ -330,7 +338,10 @@ class ApiServer:
         """Stream `{"type", "object"}` lines; without a resourceVersion, start with ADDED."""
         selector = parse_selector(request.query.get("labelSelector", ""))
         kind, namespace = resource.info.kind, resource.namespace if resource.info.namespaced else None
-        timeout = float(request.query.get("timeoutSeconds", "0") or 0) or None
+        timeout_text = request.query.get("timeoutSeconds", "")
+        if timeout_text and not timeout_text.isdigit():
+            raise ApiError("BadRequest", f"timeoutSeconds {timeout_text!r} is not a whole number")
+        timeout = int(timeout_text) if timeout_text else None
 
         def wanted(obj: dict) -> bool:
             meta = obj["metadata"]

@@ -7,8 +7,6 @@ import threading
 import time
 import urllib.request
 
-import pytest
-
 from conftest import TOKEN, pod
 from raftkube.client.api import ApiClient
 
