@@ -10,10 +10,13 @@ daemon started by /var/lib/raftkube/master/start (which the lab also runs at "bo
 
 import hashlib
 import logging
+import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
+import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,34 +64,51 @@ class InstallError(UserError):
 
 
 class Wheelhouse:
-    """The running raftkube as a wheel, built once per source digest; dependency wheels on demand."""
+    """The running raftkube as a wheel, built once per source digest; dependency wheels on demand.
+
+    Cached under ~/.cache/raftkube: raftkube builds by source digest (older than a day
+    are pruned), dependency wheels by the dependency list and this Python's version.
+    """
 
     def __init__(self, cache_dir: Path | None = None):
         self.source = Path(raftkube.__file__).resolve().parent.parent
         if not (self.source / "pyproject.toml").is_file():
             raise InstallError(f"raftkube runs from {self.source}, not a source tree: cannot build its wheel")
         self.digest = _source_digest(self.source)
-        self.cache = (cache_dir or Path.home() / ".cache" / "raftkube" / "wheels") / self.digest[:16]
-        self.version = _version(self.source)
+        project = tomllib.loads((self.source / "pyproject.toml").read_text())["project"]
+        self.version = project["version"]
+        self.python = f"{sys.version_info.major}.{sys.version_info.minor}"
+        cache = cache_dir or Path.home() / ".cache" / "raftkube"
+        self._builds = cache / "builds"
+        deps_key = hashlib.sha256(f"{self.python} {platform.machine()} {project['dependencies']}".encode())
+        self._deps = cache / "deps" / deps_key.hexdigest()[:16]
         self._lock = threading.Lock()
 
     def raftkube_wheel(self) -> Path:
         with self._lock:
-            wheels = sorted((self.cache / "raftkube").glob("raftkube-*.whl"))
+            here = self._builds / self.digest[:16]
+            wheels = sorted(here.glob("raftkube-*.whl"))
             if not wheels:
-                self._pip(["wheel", "--no-deps", "-q", "-w", str(self.cache / "raftkube"), str(self.source)])
-                wheels = sorted((self.cache / "raftkube").glob("raftkube-*.whl"))
+                self._prune()
+                self._pip(["wheel", "--no-deps", "-q", "-w", str(here), str(self.source)])
+                wheels = sorted(here.glob("raftkube-*.whl"))
             return wheels[-1]
 
     def dependency_wheels(self) -> list[Path]:
         """Wheels of every dependency, for this machine's Python (hosts must run the same)."""
         wheel = self.raftkube_wheel()
-        deps = self.cache / "deps"
         with self._lock:
-            if not (deps / "complete").exists():
-                self._pip(["wheel", "-q", "-w", str(deps), str(wheel)])
-                (deps / "complete").touch()
-            return sorted(p for p in deps.glob("*.whl") if not p.name.startswith("raftkube-"))
+            if not (self._deps / "complete").exists():
+                self._pip(["wheel", "-q", "-w", str(self._deps), str(wheel)])
+                (self._deps / "complete").touch()
+            return sorted(p for p in self._deps.glob("*.whl") if not p.name.startswith("raftkube-"))
+
+    def _prune(self) -> None:
+        if not self._builds.is_dir():
+            return
+        for old in self._builds.iterdir():
+            if time.time() - old.stat().st_mtime > 86400:
+                shutil.rmtree(old, ignore_errors=True)
 
     def _pip(self, args: list[str]) -> None:
         argv = [sys.executable, "-m", "pip", *args]
@@ -107,10 +127,6 @@ def _source_digest(source: Path) -> str:
     return h.hexdigest()
 
 
-def _version(source: Path) -> str:
-    return tomllib.loads((source / "pyproject.toml").read_text())["project"]["version"]
-
-
 def install_raftkube(conn: fabric.Connection, host: Host, wheelhouse: Wheelhouse) -> str:
     """Make the host's venv hold exactly this raftkube; a no-op when its digest matches."""
     installed = run(conn, ["cat", BUILD_MARK], check=False).stdout.strip()
@@ -124,13 +140,19 @@ def install_raftkube(conn: fabric.Connection, host: Host, wheelhouse: Wheelhouse
     pip = [f"{VENV}/bin/python", "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-index", "--find-links", here]
     run(conn, [*pip, "--force-reinstall", "--no-deps", f"{here}/{wheel.name}"], timeout=300)
     # Dependencies: those in the host's site-packages satisfy pip; ship wheels only if some are missing.
+    shipped = []
     if run(conn, [*pip, f"{here}/{wheel.name}"], timeout=300, check=False).exited != 0:
-        for dep in wheelhouse.dependency_wheels():
+        shipped = wheelhouse.dependency_wheels()
+        for dep in shipped:
             upload(conn, f"{here}/{dep.name}", file_chunks(dep))
-        run(conn, [*pip, f"{here}/{wheel.name}"], timeout=600)
+        try:
+            run(conn, [*pip, f"{here}/{wheel.name}"], timeout=600)
+        except RemoteCommandFailed as exc:
+            raise InstallError(f"host {host.name}: cannot install raftkube's dependencies from wheels built "
+                               f"here for Python {wheelhouse.python} on {platform.machine()} ({exc})") from None
     upload(conn, BUILD_MARK, wheelhouse.digest.encode() + b"\n")
     run(conn, ["find", WHEELS, "-mindepth", "1", "-maxdepth", "1", "!", "-name", Path(here).name, "-exec", "rm", "-rf", "{}", "+"])
-    return f"raftkube {wheelhouse.version} installed"
+    return f"raftkube {wheelhouse.version} installed" + (f" with {len(shipped)} dependency wheels" if shipped else "")
 
 
 @dataclass(frozen=True)

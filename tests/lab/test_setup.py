@@ -1,6 +1,8 @@
 """`raftkube setup` and `raftkube image load` against a bare lab: real sshd, dockerd, masters."""
 
 import asyncio
+import os
+import subprocess
 import time
 
 import docker
@@ -132,3 +134,23 @@ def test_image_load_copies_to_nodes_that_lack_it(lab, first_run):
     assert second.exit_code == 0 and "loaded" not in second.output
     missing = runner.invoke(main, ["image", "load", "no-such/image:v9", "-i", str(lab.inventory_path), "--from-docker-host", source])
     assert missing.exit_code == 1 and "is not in the local engine" in missing.output
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def _lacks_dependencies(python: str) -> bool:
+    return os.access(python, os.X_OK) and subprocess.run([python, "-c", "import pysyncobj"], capture_output=True).returncode != 0
+
+
+@pytest.mark.skipif(not _lacks_dependencies(SYSTEM_PYTHON), reason=f"needs a {SYSTEM_PYTHON} without raftkube's dependencies")
+def test_master_on_a_python_without_dependencies_gets_them_as_wheels(make_lab, wheelhouse, tmp_path):
+    """A host with only python3 and no internet: dependency wheels built here are shipped."""
+    bare = make_lab(nodes=0, masters=1, setup=False, prefix="stpy")
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text(bare.inventory_path.read_text() + f"\n[masters:vars]\nansible_python_interpreter={SYSTEM_PYTHON}\n")
+    lines: list[str] = []
+    setup_cluster(inventory, lines.append, wheelhouse=wheelhouse)
+    assert any(line.startswith("master1: raftkube 0.1.0 installed with ") for line in lines), lines
+    assert "master1: master started" in lines
+    assert any(line.startswith("cluster: leader ") for line in lines)
