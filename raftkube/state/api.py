@@ -34,7 +34,7 @@ PATCH_ATTEMPTS = 5
 WATCH_HEARTBEAT = 10.0
 
 STATUS_CODES = {
-    "BadRequest": 400, "Unauthorized": 401, "NotFound": 404, "MethodNotAllowed": 405,
+    "BadRequest": 400, "Unauthorized": 401, "Forbidden": 403, "NotFound": 404, "MethodNotAllowed": 405,
     "AlreadyExists": 409, "Conflict": 409, "Gone": 410, "UnsupportedMediaType": 415,
     "Invalid": 422, "InternalError": 500, "ServiceUnavailable": 503,
 }
@@ -310,6 +310,8 @@ class ApiServer:
         raise ApiError("Conflict", f'{resource.info.plural} "{resource.name}" keeps changing; retry')
 
     async def _delete(self, request: web.Request, resource: Resource) -> dict:
+        if resource.info.kind == "Namespace" and resource.name in BUILTIN_NAMESPACES:
+            raise ApiError("Forbidden", f'namespaces "{resource.name}" is forbidden: this namespace may not be deleted')
         preconditions = {}
         if request.can_read_body:
             body = await self._body(request)

@@ -49,6 +49,8 @@ def test_errors_are_kubernetes_status_objects(masters):
     assert code == 200 and patched["metadata"]["labels"] == {"w": "2"}
     code, deleted = masters.request(name, "DELETE", f"{PODS}/web")
     assert code == 200 and masters.request(name, "GET", f"{PODS}/web")[0] == 404
+    code, status = masters.request(name, "DELETE", "/api/v1/namespaces/default")
+    assert code == 403 and status["reason"] == "Forbidden"
 
 
 def test_requests_without_the_token_get_401(masters):
@@ -96,7 +98,7 @@ def test_watch_streams_changes_from_a_resource_version(masters):
 
 def test_killing_the_leader_loses_no_acknowledged_write(masters):
     endpoints = [masters.url(name) for name in masters.procs]
-    acked: list[tuple[str, float]] = []
+    acked: list[tuple[str, float, float]] = []  # name, sent, acknowledged
     killed_at: list[float] = []
 
     async def writer(worker: int, stop: asyncio.Event):
@@ -104,8 +106,9 @@ def test_killing_the_leader_loses_no_acknowledged_write(masters):
             i = 0
             while not stop.is_set():
                 name = f"w{worker}-{i}"
+                sent = time.monotonic()
                 await client.create(PODS, pod(name))
-                acked.append((name, time.monotonic()))
+                acked.append((name, sent, time.monotonic()))
                 i += 1
 
     async def scenario():
@@ -120,13 +123,16 @@ def test_killing_the_leader_loses_no_acknowledged_write(masters):
         await asyncio.gather(*writers)
 
     asyncio.run(scenario())
-    after_kill = [t for _, t in acked if t > killed_at[0]]
-    assert after_kill, "no write was accepted after the leader died"
-    assert after_kill[0] - killed_at[0] < 3.0, f"writes resumed only after {after_kill[0] - killed_at[0]:.1f}s"
+    # Conservative: a write first sent after the kill, so it cannot have committed before.
+    sent_after = [done for _, sent, done in acked if sent > killed_at[0]]
+    assert sent_after, "no write was accepted after the leader died"
+    resumed = sent_after[0] - killed_at[0]
+    print(f"writes resumed {resumed:.2f}s after the kill; {len(acked)} acknowledged")
+    assert resumed < 3.0, f"writes resumed only after {resumed:.1f}s"
     survivor = next(iter(masters.procs))
     code, listed = masters.request(survivor, "GET", PODS)
     present = {p["metadata"]["name"] for p in listed["items"]}
-    missing = [name for name, _ in acked if name not in present]
+    missing = [name for name, _, _ in acked if name not in present]
     assert not missing and len(acked) > 20
 
 
