@@ -204,7 +204,8 @@ def summarize_cluster(masters: Masters, statuses: list[dict | None]) -> dict:
     leaders = [s for s in answered.values() if s["state"] == "leader"]
     leader = max(leaders, key=lambda s: s["term"]) if leaders else None
     view = leader or max(answered.values(), key=lambda s: s["term"])
-    addresses = list(dict.fromkeys([*(m["address"] for m in view["members"]), *answered, *names]))
+    # Inventory order first, then members the inventory does not know (added by address).
+    addresses = list(dict.fromkeys([*names, *(m["address"] for m in view["members"]), *answered]))
     members = []
     for address in addresses:
         own = answered.get(address)
