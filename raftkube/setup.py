@@ -8,6 +8,7 @@ check-then-ensure, so running setup again changes nothing and says so.
 """
 
 import asyncio
+import importlib.metadata
 import os
 import re
 import secrets
@@ -37,6 +38,9 @@ from raftkube.state.token import read_token
 MAX_PARALLEL = 16
 LEADER_TIMEOUT = 60.0
 _DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+# Kubernetes names architectures the way Go does.
+_GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}
 
 T = TypeVar("T")
 
@@ -245,7 +249,14 @@ def _node_object(p: _Prepared) -> dict:
                 {"type": "InternalIP", "address": p.host.address},
                 {"type": "Hostname", "address": p.host.name},
             ],
-            "nodeInfo": {"containerRuntimeVersion": f"docker://{p.docker_version}"},
+            "nodeInfo": {
+                "containerRuntimeVersion": f"docker://{p.docker_version}",
+                "kubeletVersion": f"raftkube-{importlib.metadata.version('raftkube')}",
+                "kernelVersion": p.facts.kernel,
+                "osImage": p.facts.os_image,
+                "operatingSystem": "linux",
+                "architecture": _GOARCH.get(p.facts.architecture, p.facts.architecture),
+            },
         },
     }
 

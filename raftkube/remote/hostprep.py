@@ -21,7 +21,7 @@ MIN_PYTHON = (3, 9)
 # Runs on the host with its python3: fixed text, never built from inventory data; the
 # directories and the node flag arrive as argv.
 _FACTS_SCRIPT = r"""
-import json, os, sys
+import json, os, platform, sys
 is_node = sys.argv[1] == "node"
 for path in sys.argv[2:]:
     os.makedirs(path, mode=0o755, exist_ok=True)
@@ -37,12 +37,23 @@ with open("/proc/meminfo") as f:
     for line in f:
         if line.startswith("MemTotal:"):
             memory = int(line.split()[1]) * 1024
+os_image = "Linux"
+try:
+    with open("/etc/os-release") as f:
+        for line in f:
+            if line.startswith("PRETTY_NAME="):
+                os_image = line.split("=", 1)[1].strip().strip('"')
+except OSError:
+    pass
 print(json.dumps({
     "python": list(sys.version_info[:3]),
     "cpu": len(os.sched_getaffinity(0)),
     "memory": memory,
     "forwarding_was_on": forwarding,
     "systemd": os.path.isdir("/run/systemd/system"),
+    "kernel": platform.release(),
+    "architecture": platform.machine(),
+    "os_image": os_image,
 }))
 """
 
@@ -60,6 +71,9 @@ class HostFacts:
     memory: int
     systemd: bool
     forwarding_was_on: bool | None
+    kernel: str
+    architecture: str
+    os_image: str
 
 
 @dataclass(frozen=True)
@@ -83,7 +97,8 @@ def gather_facts(conn: fabric.Connection, host: Host) -> HostFacts:
     if version < MIN_PYTHON:
         wanted = ".".join(map(str, MIN_PYTHON))
         raise HostNotReady(f"host {host.name}: {host.python} is {'.'.join(map(str, version))}, raftkube needs {wanted}+")
-    return HostFacts(version, facts["cpu"], facts["memory"], facts["systemd"], facts["forwarding_was_on"])
+    return HostFacts(version, facts["cpu"], facts["memory"], facts["systemd"], facts["forwarding_was_on"],
+                     facts["kernel"], facts["architecture"], facts["os_image"])
 
 
 def check_docker(conn: fabric.Connection, host: Host) -> str:
