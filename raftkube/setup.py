@@ -29,8 +29,8 @@ from raftkube.client.discovery import inventory_path
 from raftkube.errors import UserError
 from raftkube.remote import hostprep, ssh
 from raftkube.remote.hostprep import HostFacts
-from raftkube.remote.setup_images import SavedImage, load_image, saved_image
 from raftkube.remote.inventory import Host, Inventory, load_inventory
+from raftkube.remote.setup_images import SavedImage, load_image, saved_image
 from raftkube.remote.setup_master import Wheelhouse, ensure_master, install_raftkube, master_config, master_log_tail
 from raftkube.state.quantity import parse_cpu, parse_memory
 from raftkube.state.token import read_token
@@ -92,18 +92,19 @@ def setup_cluster(inventory_path: str | Path, echo: Callable[[str], None] = clic
                 installed = _each(pool, masters, lambda p: _install(p, wheelhouse, progress), progress, failures)
                 _start_masters(inventory, [p for p in masters if p.host.name in installed], token, wheelhouse,
                                prepared, progress, failures)
-            if inventory.masters:
+            if any(m.name not in failures for m in inventory.masters):
                 _wait_for_leader(inventory, token, prepared, progress)
                 nodes = [prepared[n.name] for n in inventory.nodes if n.name in prepared]
                 asyncio.run(_register_nodes(inventory, token, nodes, progress))
-            elif inventory.nodes:
+            elif not inventory.masters:
                 echo("no masters in the inventory: nodes are prepared but not registered")
         finally:
             for p in prepared.values():
                 p.conn.close()
     if failures:
         first = next(iter(failures.values()))
-        raise SetupFailed(f"setup failed on {', '.join(failures)} (the rest is ready): {first}")
+        others = " (the other hosts are ready)" if len(failures) < len(inventory.hosts) else ""
+        raise SetupFailed(f"setup failed on {', '.join(failures)}{others}: {first}")
 
 
 def _check_inventory(inventory: Inventory) -> None:
@@ -114,7 +115,10 @@ def _check_inventory(inventory: Inventory) -> None:
             raise UserError(f"{inventory.path}: host name {host.name!r} is not a valid Node name (lowercase DNS-1123)")
         for key, parse in (("raftkube_cpu", parse_cpu), ("raftkube_memory", parse_memory)):
             if key in host.vars:
-                parse(host.vars[key])
+                try:
+                    parse(host.vars[key])
+                except UserError as exc:
+                    raise UserError(f"host {host.name}: {key}: {exc}") from None
         if "raftkube_max_pods" in host.vars and not str(host.vars["raftkube_max_pods"]).isdigit():
             raise UserError(f"host {host.name}: raftkube_max_pods must be a whole number, got {host.vars['raftkube_max_pods']!r}")
 

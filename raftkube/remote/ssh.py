@@ -24,6 +24,8 @@ from raftkube.errors import UserError
 from raftkube.remote.inventory import Host
 
 log = logging.getLogger(__name__)
+# paramiko logs a full traceback for every failed connect; the errors below say it in a line.
+logging.getLogger("paramiko.transport").setLevel(logging.CRITICAL)
 
 CONNECT_TIMEOUT = 10.0
 

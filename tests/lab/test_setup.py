@@ -93,7 +93,7 @@ def test_changed_host_key_is_refused(lab, first_run, wheelhouse):
     inventory.known_hosts_path.write_text("\n".join(forged) + "\n")
     lines: list[str] = []
     try:
-        with pytest.raises(SetupFailed, match=rf"setup failed on node2 .*presented a different ssh-ed25519 key"):
+        with pytest.raises(SetupFailed, match=r"setup failed on node2 \(the other hosts are ready\): .*presented a different ssh-ed25519 key"):
             setup_cluster(lab.inventory_path, lines.append, wheelhouse=wheelhouse)
     finally:
         inventory.known_hosts_path.write_text(saved)
