@@ -16,6 +16,8 @@ from __future__ import annotations
 import collections
 import logging
 
+from raftkube.state.objects import KINDS
+
 logger = logging.getLogger(__name__)
 
 # Bounded so a snapshot stays small; large enough that a client retrying within a few
@@ -43,8 +45,10 @@ class CommandError(Exception):
         self.message = message
 
 
-def _describe(kind: str, namespace: str, name: str) -> str:
-    return f'{kind} "{name}"' + (f' in namespace "{namespace}"' if namespace else "")
+def _describe(kind: str, name: str) -> str:
+    """Kubernetes' wording: `pods "web"`."""
+    info = KINDS.get(kind)
+    return f'{info.plural if info else kind} "{name}"'
 
 
 def _text(value, what: str, allow_empty: bool = False) -> str:
@@ -135,7 +139,7 @@ class ClusterState:
         uid = _text(command.get("uid"), "uid")
         now = _text(command.get("now"), "now")
         if self._find(kind, namespace, name) is not None:
-            raise CommandError("AlreadyExists", f"{_describe(kind, namespace, name)} already exists")
+            raise CommandError("AlreadyExists", f"{_describe(kind, name)} already exists")
         if namespace and self._find(NAMESPACE_KIND, "", namespace) is None:
             raise CommandError("NotFound", f'namespace "{namespace}" not found')
         stored = dict(obj)
@@ -149,9 +153,9 @@ class ClusterState:
         _text(command.get("now"), "now")
         current = self._find(kind, namespace, name)
         if current is None:
-            raise CommandError("NotFound", f"{_describe(kind, namespace, name)} not found")
+            raise CommandError("NotFound", f"{_describe(kind, name)} not found")
         self._check_preconditions(current, obj["metadata"].get("resourceVersion"),
-                                  obj["metadata"].get("uid"), kind, namespace, name)
+                                  obj["metadata"].get("uid"), kind, name)
         stored = dict(obj)
         stored["metadata"] = {
             **obj["metadata"],
@@ -173,9 +177,8 @@ class ClusterState:
         name = _text(command.get("name"), "name")
         current = self._find(kind, namespace, name)
         if current is None:
-            raise CommandError("NotFound", f"{_describe(kind, namespace, name)} not found")
-        self._check_preconditions(current, command.get("resourceVersion"), command.get("uid"),
-                                  kind, namespace, name)
+            raise CommandError("NotFound", f"{_describe(kind, name)} not found")
+        self._check_preconditions(current, command.get("resourceVersion"), command.get("uid"), kind, name)
         if kind == NAMESPACE_KIND:
             for member_kind, member_ns, member_name in self._keys_in_namespace(name):
                 self._remove(member_kind, member_ns, member_name)
@@ -199,17 +202,17 @@ class ClusterState:
 
     _OPS = {"create": _op_create, "update": _op_update, "delete": _op_delete, "lease": _op_lease}
 
-    def _check_preconditions(self, current: dict, resource_version, uid,
-                             kind: str, namespace: str, name: str) -> None:
+    @staticmethod
+    def _check_preconditions(current: dict, resource_version, uid, kind: str, name: str) -> None:
         expected = _resource_version(resource_version)
         if expected is not None and expected != int(current["metadata"]["resourceVersion"]):
             raise CommandError(
                 "Conflict",
-                f"the object has been modified: {_describe(kind, namespace, name)} is at "
-                f"resourceVersion {current['metadata']['resourceVersion']}, not {expected}; "
-                "read it again and retry")
+                f"Operation cannot be fulfilled on {_describe(kind, name)}: the object "
+                f"has been modified (resourceVersion {current['metadata']['resourceVersion']}, "
+                f"not {expected}); please apply your changes to the latest version and try again")
         if uid not in (None, "") and uid != current["metadata"]["uid"]:
-            raise CommandError("Conflict", f"{_describe(kind, namespace, name)} has another uid")
+            raise CommandError("Conflict", f"{_describe(kind, name)} has another uid")
 
     def _store(self, event: str, kind: str, namespace: str, name: str, obj: dict) -> dict:
         self.revision += 1

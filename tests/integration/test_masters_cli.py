@@ -4,6 +4,9 @@ import json
 import os
 import subprocess
 import sys
+import time
+
+from conftest import pod
 
 MANIFEST = """\
 apiVersion: v1
@@ -35,14 +38,14 @@ spec:
 """
 
 
-def raftkube(masters, *args, stdin=None, env_inventory=False):
+def raftkube(masters, *args, stdin=None, env_inventory=False, inventory=None):
     env = {**os.environ}
     env.pop("RAFTKUBE_INVENTORY", None)
     argv = [sys.executable, "-m", "raftkube", *args]
     if env_inventory:
         env["RAFTKUBE_INVENTORY"] = str(masters.inventory)
     else:
-        argv += ["-i", str(masters.inventory)]
+        argv += ["-i", str(inventory or masters.inventory)]
     return subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env, timeout=60)
 
 
@@ -100,3 +103,38 @@ def test_no_master_answers_is_one_line(masters):
     result = subprocess.run([sys.executable, "-m", "raftkube", "cluster", "status", "-i", str(masters.inventory)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and result.stderr.startswith("error: no master answered")
+
+
+def test_delete_by_selector_and_by_file(masters, tmp_path):
+    manifest = tmp_path / "app.yaml"
+    manifest.write_text(MANIFEST)
+    assert raftkube(masters, "apply", "-f", str(manifest)).returncode == 0
+    by_label = raftkube(masters, "delete", "pods", "-n", "shop", "-l", "app=db")
+    assert by_label.returncode == 0 and by_label.stdout.strip() == 'pod "db" deleted'
+    by_file = raftkube(masters, "delete", "-f", str(manifest))
+    # The namespace goes first and takes its pods with it, so the pod is already gone.
+    assert by_file.stdout.strip() == 'namespace "shop" deleted'
+    assert by_file.returncode == 1 and by_file.stderr.strip() == 'error: pods "web" not found'
+
+
+def test_add_and_remove_a_master(masters, tmp_path):
+    four = masters.write_inventory(tmp_path / "four.ini", ["m1", "m2", "m3", "m4"])
+    added = raftkube(masters, "cluster", "add-master", "m4", inventory=four)
+    assert added.returncode == 0, added.stderr
+    masters.start("m4", four)
+    assert masters.request(masters.leader(), "POST", "/api/v1/namespaces/default/pods", pod("p"))[0] == 201
+    deadline = time.monotonic() + 20
+    while True:
+        report = json.loads(raftkube(masters, "cluster", "status", "-o", "json", inventory=four).stdout)
+        states = {m["name"]: (m["state"], m["lag"]) for m in report["members"]}
+        if states.get("m4") == ("follower", 0) or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert states["m4"] == ("follower", 0) and len(states) == 4
+    assert all(m["inRaftConfig"] for m in report["members"])
+    removed = raftkube(masters, "cluster", "remove-master", "m4", inventory=four)
+    assert removed.returncode == 0, removed.stderr
+    masters.kill("m4")
+    report = json.loads(raftkube(masters, "cluster", "status", "-o", "json", inventory=four).stdout)
+    m4 = next(m for m in report["members"] if m["name"] == "m4")
+    assert m4["state"] == "unreachable" and not m4["inRaftConfig"]
