@@ -16,7 +16,8 @@ from raftkube.remote.ssh import RemoteCommandFailed, run
 STATE_DIR = "/var/lib/raftkube"
 POD_DIR = f"{STATE_DIR}/pods"
 DEFAULT_MAX_PODS = 110
-MIN_PYTHON = (3, 9)
+MIN_PYTHON = (3, 9)  # the host helper's floor
+MASTER_PYTHON = (3, 11)  # raftkube itself (pyproject's requires-python)
 
 # Runs on the host with its python3: fixed text, never built from inventory data; the
 # directories and the node flag arrive as argv.
@@ -94,9 +95,11 @@ def gather_facts(conn: fabric.Connection, host: Host) -> HostFacts:
         raise HostNotReady(f"host {host.name}: cannot run {host.python} ({exc})") from None
     facts = json.loads(result.stdout)
     version = tuple(facts["python"])
-    if version < MIN_PYTHON:
-        wanted = ".".join(map(str, MIN_PYTHON))
-        raise HostNotReady(f"host {host.name}: {host.python} is {'.'.join(map(str, version))}, raftkube needs {wanted}+")
+    floor = MASTER_PYTHON if host.is_master else MIN_PYTHON
+    if version < floor:
+        role = "a master" if host.is_master else "raftkube"
+        raise HostNotReady(f"host {host.name}: {host.python} is {'.'.join(map(str, version))}, {role} needs "
+                           f"{'.'.join(map(str, floor))}+ (set ansible_python_interpreter)")
     return HostFacts(version, facts["cpu"], facts["memory"], facts["systemd"], facts["forwarding_was_on"],
                      facts["kernel"], facts["architecture"], facts["os_image"])
 

@@ -1,0 +1,39 @@
+"""What setup decides without touching a host: inventory checks and node capacity."""
+
+import pytest
+
+from raftkube.errors import UserError
+from raftkube.remote.hostprep import HostFacts, capacity
+from raftkube.remote.inventory import load_inventory
+from raftkube.setup import setup_cluster
+
+FACTS = HostFacts(python=(3, 11, 2), cpu=8, memory=16 * 2**30, systemd=False, forwarding_was_on=True,
+                  kernel="6.1.0", architecture="x86_64", os_image="Debian GNU/Linux 12 (bookworm)")
+
+
+def test_capacity_is_read_from_the_host_unless_overridden(tmp_path):
+    path = tmp_path / "hosts.ini"
+    path.write_text("[nodes]\nplain\nbig raftkube_cpu=32 raftkube_memory=128Gi raftkube_max_pods=250\n")
+    inv = load_inventory(path)
+    plain = capacity(inv.host("plain"), FACTS)
+    assert (plain.cpu, plain.memory, plain.pods) == ("8", f"{16 * 2**20}Ki", "110")
+    big = capacity(inv.host("big"), FACTS)
+    assert (big.cpu, big.memory, big.pods) == ("32", "128Gi", "250")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "lists no hosts"),
+        ("[nodes]\nNode_1\n", "'Node_1' is not a valid Node name"),
+        ("[nodes]\nn1 raftkube_cpu=lots\n", "host n1: raftkube_cpu: "),
+        ("[nodes]\nn1 raftkube_memory=-1Gi\n", "host n1: raftkube_memory: "),
+        ("[nodes]\nn1 raftkube_max_pods=1.5\n", "raftkube_max_pods must be a whole number"),
+    ],
+)
+def test_bad_inventories_are_refused_before_any_host_is_contacted(tmp_path, text, message):
+    path = tmp_path / "hosts.ini"
+    path.write_text(text)
+    with pytest.raises(UserError, match=message):
+        setup_cluster(path, lambda line: None)
+    assert not (tmp_path / "hosts.ini.token").exists()
