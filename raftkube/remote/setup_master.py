@@ -15,6 +15,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tomllib
@@ -85,28 +86,36 @@ class Wheelhouse:
         self._lock = threading.Lock()
 
     def raftkube_wheel(self) -> Path:
+        here = self._builds / self.digest[:16]
         with self._lock:
-            here = self._builds / self.digest[:16]
-            wheels = sorted(here.glob("raftkube-*.whl"))
-            if not wheels:
+            if not here.is_dir():
                 self._prune()
-                self._pip(["wheel", "--no-deps", "-q", "-w", str(here), str(self.source)])
-                wheels = sorted(here.glob("raftkube-*.whl"))
-            return wheels[-1]
+                self._build(here, ["--no-deps", str(self.source)])
+        return next(here.glob("raftkube-*.whl"))
 
     def dependency_wheels(self) -> list[Path]:
         """Wheels of every dependency, for this machine's Python (hosts must run the same)."""
         wheel = self.raftkube_wheel()
         with self._lock:
-            if not (self._deps / "complete").exists():
-                self._pip(["wheel", "-q", "-w", str(self._deps), str(wheel)])
-                (self._deps / "complete").touch()
-            return sorted(p for p in self._deps.glob("*.whl") if not p.name.startswith("raftkube-"))
+            if not self._deps.is_dir():
+                self._build(self._deps, [str(wheel)])
+        return sorted(p for p in self._deps.glob("*.whl") if not p.name.startswith("raftkube-"))
+
+    def _build(self, target: Path, args: list[str]) -> None:
+        """`pip wheel` into a fresh directory renamed into place: concurrent setups never see half a build."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
+        try:
+            self._pip(["wheel", "-q", "-w", str(scratch), *args])
+            scratch.rename(target)
+        except OSError:
+            if not target.is_dir():  # not merely another process finishing first
+                raise
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def _prune(self) -> None:
-        if not self._builds.is_dir():
-            return
-        for old in self._builds.iterdir():
+        for old in self._builds.glob("*") if self._builds.is_dir() else []:
             if time.time() - old.stat().st_mtime > 86400:
                 shutil.rmtree(old, ignore_errors=True)
 

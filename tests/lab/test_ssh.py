@@ -1,5 +1,6 @@
 """SSH to lab hosts: host keys recorded on first contact, a changed key refused."""
 
+import dataclasses
 import subprocess
 
 import pytest
@@ -52,7 +53,7 @@ def test_changed_key_is_refused_even_when_accepting_new(inventory, tmp_path):
 
 def test_unreachable_host_names_host_and_address(inventory):
     host = inventory.host("node1")
-    closed_port = type(host)(**{**host.__dict__, "port": 1})
+    closed_port = dataclasses.replace(host, port=1)
     with pytest.raises(ssh.HostUnreachable, match=r"node1 \(.*:1\) is unreachable: connection refused"):
         ssh.connect(closed_port, inventory.known_hosts_path, accept_new=True, timeout=3)
 
