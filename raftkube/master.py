@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from aiohttp import web
+from pysyncobj import SyncObjException
 
 from raftkube.errors import UserError
 from raftkube.remote.inventory import load_inventory
@@ -41,7 +42,16 @@ def master(inventory: str, name: str, data_dir: str, token_file: str | None) -> 
 async def _serve(name: str, raft_address: str, peers: list[str], data_dir: Path, token: str,
                  api_host: str, api_port: int) -> None:
     """Serve until SIGTERM/SIGINT, then hand leadership over and stop Raft cleanly."""
-    store = Store(raft_address, peers, raft_conf(token, data_dir))
+    try:
+        conf = raft_conf(token, data_dir)
+    except OSError as exc:
+        raise UserError(f"cannot use data dir {data_dir}: {exc.strerror}") from None
+    store = Store(raft_address, peers, conf)
+    try:
+        store.waitBinded()
+    except SyncObjException:
+        store.destroy()
+        raise UserError(f"cannot serve Raft on {raft_address}: the port is taken or the address is not local") from None
     runner = web.AppRunner(ApiServer(store, token, name).app(), access_log=None)
     await runner.setup()
     try:

@@ -41,6 +41,9 @@ def raft_conf(password: str, data_dir: Path | None, **overrides) -> SyncObjConf:
         autoTickPeriod=0.01,
         connectionRetryTime=0.5,
         connectionTimeout=1.5,
+        # Give up on a taken Raft port after ~3 s (`waitBinded` raises) instead of forever.
+        bindRetryTime=0.5,
+        maxBindRetries=6,
         # A deposed leader that cannot reach a quorum steps down after this long; the
         # loops also fence themselves with the lease, so this is only a backstop.
         leaderFallbackTimeout=5.0,
