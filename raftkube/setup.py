@@ -50,17 +50,27 @@ class SetupFailed(UserError):
 
 
 class Progress:
-    """One line per host step, safe to call from the pool's threads."""
+    """One line per host step, safe to call from the pool's threads.
+
+    On a terminal each line also shows the time since the start, host names stand out
+    and failures are red; otherwise (logs, pipes, `lab up` in tests) lines stay plain.
+    """
 
     def __init__(self, echo: Callable[[str], None], tty: bool = False):
         self._echo, self._tty, self._lock = echo, tty, threading.Lock()
+        self._started = time.monotonic()
 
-    def step(self, host: str, message: str) -> None:
+    def step(self, host: str, message: str, failed: bool = False) -> None:
+        if self._tty:
+            elapsed = click.style(f"[{time.monotonic() - self._started:5.1f}s]", dim=True)
+            line = f"{elapsed} {click.style(host, bold=True)}: {click.style(message, fg='red') if failed else message}"
+        else:
+            line = f"{host}: {message}"
         with self._lock:
-            self._echo(f"{click.style(host, bold=True) if self._tty else host}: {message}")
+            self._echo(line)
 
     def failed(self, host: str, message: str) -> None:
-        self.step(host, click.style(f"FAILED: {message}", fg="red") if self._tty else f"FAILED: {message}")
+        self.step(host, f"FAILED: {message}", failed=True)
 
 
 @dataclass
