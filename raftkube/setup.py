@@ -207,7 +207,8 @@ def _start_masters(inventory: Inventory, masters: list[_Prepared], token: str, w
 
 
 def _endpoint(host: Host) -> str:
-    return f"http://{host.address}:{host.api_port}"
+    address = f"[{host.address}]" if ":" in host.address else host.address
+    return f"http://{address}:{host.api_port}"
 
 
 def _wait_for_leader(inventory: Inventory, token: str, prepared: dict[str, _Prepared], progress: Progress,
