@@ -36,7 +36,7 @@ WATCH_HEARTBEAT = 10.0
 STATUS_CODES = {
     "BadRequest": 400, "Unauthorized": 401, "Forbidden": 403, "NotFound": 404, "MethodNotAllowed": 405,
     "AlreadyExists": 409, "Conflict": 409, "Gone": 410, "UnsupportedMediaType": 415,
-    "Invalid": 422, "InternalError": 500, "ServiceUnavailable": 503,
+    "RequestEntityTooLarge": 413, "Invalid": 422, "InternalError": 500, "ServiceUnavailable": 503,
 }
 
 
@@ -116,6 +116,7 @@ class ApiServer:
         self._token = token
         self._ensured_namespaces: set[str] = set()
         self._revision_changed = asyncio.Event()
+        self._listener = None
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._errors, self._authenticate], client_max_size=8 * 2**20)
@@ -160,8 +161,12 @@ class ApiServer:
             return _status_response(ApiError("ServiceUnavailable", str(exc), retry_after=1))
         except UserError as exc:
             return _status_response(ApiError(_user_error_reason(exc), str(exc)))
-        except web.HTTPException:
-            raise
+        except web.HTTPException as exc:  # aiohttp's own: unknown path, body too large
+            reason = {404: "NotFound", 405: "MethodNotAllowed", 413: "RequestEntityTooLarge"}.get(exc.status)
+            if reason is None:
+                raise
+            return web.json_response(status_body(reason, f"{exc.reason}: {request.method} {request.path}"),
+                                     status=exc.status)
         except Exception:
             logger.exception("%s %s failed", request.method, request.path)
             return _status_response(ApiError("InternalError", "internal error; see the master's log"))

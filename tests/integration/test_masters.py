@@ -49,6 +49,10 @@ def test_errors_are_kubernetes_status_objects(masters):
     assert code == 200 and patched["metadata"]["labels"] == {"w": "2"}
     code, deleted = masters.request(name, "DELETE", f"{PODS}/web")
     assert code == 200 and masters.request(name, "GET", f"{PODS}/web")[0] == 404
+    code, status = masters.request(name, "GET", "/no/such/path")
+    assert code == 404 and status["kind"] == "Status"
+    code, status = masters.request(name, "GET", "/apis/apps/v1/namespaces/default/pods")
+    assert code == 404 and status["reason"] == "NotFound"
     code, status = masters.request(name, "DELETE", "/api/v1/namespaces/default")
     assert code == 403 and status["reason"] == "Forbidden"
 
