@@ -303,6 +303,8 @@ class ApiServer:
         for attempt in range(PATCH_ATTEMPTS):
             current = await self._get(request, resource)
             merged = merge_patch(current, patch)
+            # merge_patch shares what the patch leaves alone: never write into a stored object.
+            merged["metadata"] = dict(merged["metadata"])
             if pinned is None:
                 merged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
             obj = self._prepare(resource, merged, resource.name)
