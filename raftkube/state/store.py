@@ -147,7 +147,15 @@ class Store(SyncObj):
 
     def raft_status(self) -> dict:
         """This replica's view: its state, leader, term, indexes and every member's match."""
-        raw = self.getStatus()
+        for _ in range(10):
+            try:
+                # getStatus iterates pysyncobj's own dicts, which the tick thread may be changing.
+                raw = self.getStatus()
+                break
+            except RuntimeError:
+                continue
+        else:
+            raw = self.getStatus()
         members = [self.selfNode.address] + sorted(node.address for node in self.otherNodes)
         state = {0: "follower", 1: "candidate", 2: "leader"}.get(raw["state"], str(raw["state"]))
         return {
