@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -115,6 +116,15 @@ def start_masters(root: Path) -> tuple[list[subprocess.Popen], list[str]]:
     return procs, [f"http://127.0.0.1:{api}" for api, _ in ports]
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user+system) of a process, this one by default: where the time goes."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def measure_api(endpoints: list[str], seconds: float, clients: int) -> float:
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with aiohttp.ClientSession(headers=headers, connector=aiohttp.TCPConnector(limit=clients)) as session:
@@ -175,12 +185,17 @@ def main() -> None:
         return
 
     # The machine may be shared: each rate is the best of a few interleaved rounds.
-    api_rates, raw_rates = [], {True: [], False: []}
+    api_rates, raw_rates, cpu_shares = [], {True: [], False: []}, []
     for _ in range(args.rounds):
         with tempfile.TemporaryDirectory(prefix="raftkube-bench-") as root:
             procs, endpoints = start_masters(Path(root))
             try:
+                before = [cpu_seconds(proc.pid) for proc in procs] + [cpu_seconds()]
+                started = time.monotonic()
                 api_rates.append(asyncio.run(measure_api(endpoints, args.seconds, args.clients)))
+                elapsed = time.monotonic() - started
+                used = [cpu_seconds(proc.pid) - b for proc, b in zip(procs, before)] + [cpu_seconds() - before[-1]]
+                cpu_shares.append((elapsed, used))
             finally:
                 for proc in procs:
                     proc.terminate()
@@ -197,6 +212,9 @@ def main() -> None:
     for batch, rates in raw_rates.items():
         print(f"raw_replicated_calls_per_s={max(rates):.0f} (3 pysyncobj nodes, {args.in_flight} calls in flight, "
               f"appendEntriesUseBatch={batch})")
+    elapsed, used = cpu_shares[api_rates.index(api)]
+    print(f"api_cpu: masters {' + '.join(f'{u:.1f}' for u in used[:-1])} s, client {used[-1]:.1f} s "
+          f"in {elapsed:.1f} s incl. warm-up, on {os.cpu_count()} cores (the rest: other processes or idle)")
     print(f"raw_best={raw:.0f}")
     print(f"ratio={api / raw:.2f}")
 
