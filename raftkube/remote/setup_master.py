@@ -1,10 +1,11 @@
 """Installing raftkube on a master host and keeping its master process running.
 
 The package travels as a wheel of the running raftkube, keyed by a digest of its
-source, into a venv at /var/lib/raftkube/venv; hosts need no internet. The venv sees
-the host's site-packages, so dependencies already there are used; when some are
-missing, wheels of them built here are shipped too (`pip install --no-index
---find-links`). The master runs under systemd where systemd is PID 1, otherwise as a
+source, into a venv of its own at /var/lib/raftkube/venvs/<digest>; hosts need no
+internet. A new build never touches the venv a running master imports from: the master
+moves to it when it is restarted, and older venvs go after that. The venv sees the
+host's site-packages, so dependencies already there are used; when some are missing,
+wheels of them built here are shipped too (`pip install --no-index --find-links`). The master runs under systemd where systemd is PID 1, otherwise as a
 daemon started by /var/lib/raftkube/master/start (which the lab also runs at "boot").
 """
 
@@ -32,9 +33,8 @@ from raftkube.remote.ssh import RemoteCommandFailed, file_chunks, run, upload
 
 log = logging.getLogger(__name__)
 
-VENV = f"{STATE_DIR}/venv"
+VENVS = f"{STATE_DIR}/venvs"
 WHEELS = f"{STATE_DIR}/wheels"
-BUILD_MARK = f"{VENV}/raftkube-build"
 MASTER_DIR = f"{STATE_DIR}/master"
 CONFIG_MARK = f"{MASTER_DIR}/setup.sha256"
 START_SCRIPT = f"{MASTER_DIR}/start"
@@ -138,16 +138,17 @@ def _source_digest(source: Path) -> str:
 
 def install_raftkube(conn: fabric.Connection, host: Host, wheelhouse: Wheelhouse) -> str:
     """Make the host's venv hold exactly this raftkube; a no-op when its digest matches."""
-    installed = run(conn, ["cat", BUILD_MARK], check=False).stdout.strip()
-    if installed == wheelhouse.digest:
+    venv = venv_dir(wheelhouse.digest)
+    mark = f"{venv}/raftkube-build"
+    if run(conn, ["cat", mark], check=False).stdout.strip() == wheelhouse.digest:
         return f"raftkube {wheelhouse.version} already installed"
-    if run(conn, ["test", "-x", f"{VENV}/bin/python"], check=False).exited != 0:
-        run(conn, [host.python, "-m", "venv", "--system-site-packages", VENV], timeout=120)
+    # No mark: nothing, or what an interrupted run left; start over.
+    run(conn, ["rm", "-rf", venv])
+    run(conn, [host.python, "-m", "venv", "--system-site-packages", venv], timeout=120)
     wheel = wheelhouse.raftkube_wheel()
     here = f"{WHEELS}/{wheelhouse.digest[:16]}"
     upload(conn, f"{here}/{wheel.name}", file_chunks(wheel))
-    pip = [f"{VENV}/bin/python", "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-index", "--find-links", here]
-    run(conn, [*pip, "--force-reinstall", "--no-deps", f"{here}/{wheel.name}"], timeout=300)
+    pip = [f"{venv}/bin/python", "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-index", "--find-links", here]
     # Dependencies: those in the host's site-packages satisfy pip; ship wheels only if some are missing.
     shipped = []
     if run(conn, [*pip, f"{here}/{wheel.name}"], timeout=300, check=False).exited != 0:
@@ -159,8 +160,8 @@ def install_raftkube(conn: fabric.Connection, host: Host, wheelhouse: Wheelhouse
         except RemoteCommandFailed as exc:
             raise InstallError(f"host {host.name}: cannot install raftkube's dependencies from wheels built "
                                f"here for Python {wheelhouse.python} on {platform.machine()} ({exc})") from None
-    upload(conn, BUILD_MARK, wheelhouse.digest.encode() + b"\n")
-    run(conn, ["find", WHEELS, "-mindepth", "1", "-maxdepth", "1", "!", "-name", Path(here).name, "-exec", "rm", "-rf", "{}", "+"])
+    upload(conn, mark, wheelhouse.digest.encode() + b"\n")
+    _remove_all_but(conn, WHEELS, Path(here).name)
     return f"raftkube {wheelhouse.version} installed" + (f" with {len(shipped)} dependency wheels" if shipped else "")
 
 
@@ -176,6 +177,7 @@ class MasterConfig:
     files: dict[str, tuple[bytes, int]]  # host path -> (content, mode)
     digest: str
     known_hosts: bytes
+    wheel_digest: str
 
     @property
     def mark(self) -> str:
@@ -196,20 +198,28 @@ def master_config(inventory: Inventory, host: Host, token: str, wheel_digest: st
     known_hosts = inventory.known_hosts_path.read_bytes() if inventory.known_hosts_path.exists() else b""
     files[REMOTE_INVENTORY] = (rendered.encode(), 0o644)
     files[f"{REMOTE_INVENTORY}.token"] = (token.encode() + b"\n", 0o600)
-    files[START_SCRIPT] = (_start_script(host).encode(), 0o755)
+    files[START_SCRIPT] = (_start_script(host, wheel_digest).encode(), 0o755)
     h = hashlib.sha256(wheel_digest.encode())
     for path, (content, mode) in sorted(files.items()):
         h.update(f"{path}\0{mode}\0".encode() + content + b"\0")
-    return MasterConfig(files, h.hexdigest(), known_hosts)
+    return MasterConfig(files, h.hexdigest(), known_hosts, wheel_digest)
 
 
-def _master_argv(host: Host) -> list[str]:
-    return [f"{VENV}/bin/raftkube", "master", "-i", REMOTE_INVENTORY, "--name", host.name]
+def venv_dir(digest: str) -> str:
+    return f"{VENVS}/{digest[:16]}"
 
 
-def _start_script(host: Host) -> str:
+def _remove_all_but(conn: fabric.Connection, directory: str, keep: str) -> None:
+    run(conn, ["find", directory, "-mindepth", "1", "-maxdepth", "1", "!", "-name", keep, "-exec", "rm", "-rf", "{}", "+"])
+
+
+def _master_argv(host: Host, digest: str) -> list[str]:
+    return [f"{venv_dir(digest)}/bin/raftkube", "master", "-i", REMOTE_INVENTORY, "--name", host.name]
+
+
+def _start_script(host: Host, digest: str) -> str:
     """The daemon's start command, also what the lab runs when it "boots" the host."""
-    command = shlex.join(_master_argv(host))
+    command = shlex.join(_master_argv(host, digest))
     return f"""#!/bin/sh
 # Written by `raftkube setup`: starts this host's raftkube master in the background,
 # detached from whoever runs this script (setsid, stdin from /dev/null, output to a log).
@@ -220,14 +230,14 @@ echo $! >{PID_FILE}
 """
 
 
-def _unit(host: Host) -> str:
+def _unit(host: Host, digest: str) -> str:
     return f"""[Unit]
 Description=raftkube master {host.name}
 After=network-online.target
 Wants=network-online.target
 
 [Service]
-ExecStart={shlex.join(_master_argv(host))}
+ExecStart={shlex.join(_master_argv(host, digest))}
 Restart=always
 RestartSec=2
 
@@ -249,11 +259,13 @@ def ensure_master(conn: fabric.Connection, host: Host, facts: HostFacts, config:
     if current != config.mark:
         upload(conn, REMOTE_KNOWN_HOSTS, config.known_hosts, 0o644)
     if facts.systemd:
-        message = _ensure_unit(conn, host, changed)
+        message = _ensure_unit(conn, host, config.wheel_digest, changed)
     else:
         message = _ensure_daemon(conn, changed)
     if current != config.mark:
         upload(conn, CONFIG_MARK, config.mark.encode() + b"\n")
+    if changed:  # the master now runs from the current venv; older ones are unused
+        _remove_all_but(conn, VENVS, Path(venv_dir(config.wheel_digest)).name)
     return message
 
 
@@ -267,9 +279,9 @@ def _ensure_daemon(conn: fabric.Connection, changed: bool) -> tuple[str, bool]:
     return ("master restarted with the new configuration", True) if running else ("master started", False)
 
 
-def _ensure_unit(conn: fabric.Connection, host: Host, changed: bool) -> tuple[str, bool]:
+def _ensure_unit(conn: fabric.Connection, host: Host, digest: str, changed: bool) -> tuple[str, bool]:
     if changed:
-        upload(conn, UNIT_PATH, _unit(host).encode(), 0o644)
+        upload(conn, UNIT_PATH, _unit(host, digest).encode(), 0o644)
         run(conn, ["systemctl", "daemon-reload"])
         run(conn, ["systemctl", "enable", UNIT_NAME])
     active = run(conn, ["systemctl", "is-active", "--quiet", UNIT_NAME], check=False).exited == 0

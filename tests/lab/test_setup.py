@@ -1,6 +1,8 @@
 """`raftkube setup` and `raftkube image load` against a bare lab: real sshd, dockerd, masters."""
 
 import asyncio
+import copy
+import hashlib
 import os
 import subprocess
 import time
@@ -134,6 +136,23 @@ def test_image_load_copies_to_nodes_that_lack_it(lab, first_run):
     assert second.exit_code == 0 and "loaded" not in second.output
     missing = runner.invoke(main, ["image", "load", "no-such/image:v9", "-i", str(lab.inventory_path), "--from-docker-host", source])
     assert missing.exit_code == 1 and "is not in the local engine" in missing.output
+
+
+def test_upgrade_restarts_masters_one_at_a_time(lab, first_run, wheelhouse):
+    upgrade = copy.copy(wheelhouse)
+    upgrade.digest = hashlib.sha256(b"a later build " + wheelhouse.digest.encode()).hexdigest()
+    lines: list[str] = []
+    setup_cluster(lab.inventory_path, lines.append, wheelhouse=upgrade)
+    restarts = [line for line in lines if "restarted" in line or "rejoined" in line]
+    assert restarts == [
+        "master1: master restarted with the new configuration", restarts[1],
+        "master2: master restarted with the new configuration", restarts[3],
+        "master3: master restarted with the new configuration",
+    ]
+    assert restarts[1].startswith("master1: rejoined, leader ") and restarts[3].startswith("master2: rejoined")
+    venvs = lab.exec("master1", ["ls", "/var/lib/raftkube/venvs"], capture_output=True, text=True).stdout.split()
+    assert venvs == [upgrade.digest[:16]]
+    assert api(lab, "get", "/api/v1/nodes/node1")["metadata"]["name"] == "node1"
 
 
 SYSTEM_PYTHON = "/usr/bin/python3"
