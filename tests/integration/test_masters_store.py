@@ -101,3 +101,21 @@ def test_a_master_without_quorum_answers_503(masters):
     code, status = masters.request(survivor, "POST", "/api/v1/namespaces/default/pods", pod("lonely"), timeout=15)
     assert code == 503 and status["reason"] == "ServiceUnavailable"
     assert status["details"]["retryAfterSeconds"] >= 1 and time.monotonic() - started < 10
+
+
+def test_concurrent_commands_share_one_raft_entry(tmp_path):
+    store = single_node(tmp_path, free_port())
+    try:
+        async def burst():
+            committer = Committer(store)
+            await committer.run(create("default", 0))
+            before = store.raftCommitIndex
+            results = await asyncio.gather(*(committer.run(create(f"b{i}", i)) for i in range(1, 101)),
+                                           committer.barrier())
+            return before, results
+
+        before, results = asyncio.run(burst())
+        assert all(r["ok"] for r in results[:-1]) and results[-1] is None
+        assert store.raftCommitIndex - before <= 2  # 100 creates and a barrier: one or two entries
+    finally:
+        store.destroy()
