@@ -36,7 +36,11 @@ def raft_conf(password: str, data_dir: Path | None, **overrides) -> SyncObjConf:
         raftMaxTimeout=1.4,
         appendEntriesPeriod=0.05,
         # Send each entry at once (~2 ms per commit instead of up to a period): the
-        # committer already groups concurrent commands into one entry.
+        # committer already groups concurrent commands into one entry. Trap: under load a
+        # stale ack rewinds the leader's nextIndex and pysyncobj's follower then drops and
+        # re-adds entries it already applied (logged "truncating already-applied log
+        # entries"); the entries are the same, but the follower's log is briefly short
+        # (hashicorp/raft#113 fixed the same pattern). It happens in both send modes.
         appendEntriesUseBatch=False,
         autoTickPeriod=0.01,
         connectionRetryTime=0.5,
