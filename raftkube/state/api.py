@@ -204,8 +204,14 @@ class ApiServer:
         return body
 
     async def _read(self, request: web.Request, reader):
-        """Run `reader(state)` after a read barrier, or locally with resourceVersion=0."""
-        if request.query.get("resourceVersion") != "0":
+        """Run `reader(state)` after a read barrier, unless the client accepts older data.
+
+        As in Kubernetes, `resourceVersion=0` takes any local state and `resourceVersion=N`
+        any state at least as new as N; without it the read is linearizable.
+        """
+        wanted = request.query.get("resourceVersion", "")
+        fresh_enough = wanted.isdigit() and self.store.read(lambda state: state.revision) >= int(wanted)
+        if not fresh_enough:
             await self.committer.barrier()
         return self.store.read(reader)
 
