@@ -51,7 +51,7 @@ print(json.dumps({
     "cpu": len(os.sched_getaffinity(0)),
     "memory": memory,
     "forwarding_was_on": forwarding,
-    "systemd": os.path.isdir("/run/systemd/system"),
+    "systemd": os.path.isdir("/run/systemd/system") and open("/proc/1/comm").read().strip() == "systemd",
     "kernel": platform.release(),
     "architecture": platform.machine(),
     "os_image": os_image,

@@ -5,8 +5,9 @@ source, into a venv of its own at /var/lib/raftkube/venvs/<digest>; hosts need n
 internet. A new build never touches the venv a running master imports from: the master
 moves to it when it is restarted, and older venvs go after that. The venv sees the
 host's site-packages, so dependencies already there are used; when some are missing,
-wheels of them built here are shipped too (`pip install --no-index --find-links`). The master runs under systemd where systemd is PID 1, otherwise as a
-daemon started by /var/lib/raftkube/master/start (which the lab also runs at "boot").
+wheels of them built here are shipped too (`pip install --no-index --find-links`).
+The master runs under systemd where systemd is PID 1, otherwise as a daemon started by
+/var/lib/raftkube/master/start (which the lab also runs when it boots a host).
 """
 
 import hashlib
@@ -246,6 +247,19 @@ WantedBy=multi-user.target
 """
 
 
+def service_manager(host: Host, facts: HostFacts) -> str:
+    """"systemd" or "daemon": `raftkube_service_manager` decides, else whether systemd is PID 1.
+
+    Lab hosts (`raftkube_lab` set) share the machine's PID 1 and /etc: never systemd there.
+    """
+    chosen = host.vars.get("raftkube_service_manager")
+    if chosen is None:
+        return "daemon" if "raftkube_lab" in host.vars or not facts.systemd else "systemd"
+    if chosen not in ("systemd", "daemon"):
+        raise UserError(f"host {host.name}: raftkube_service_manager must be systemd or daemon, got {chosen!r}")
+    return chosen
+
+
 def ensure_master(conn: fabric.Connection, host: Host, facts: HostFacts, config: MasterConfig) -> tuple[str, bool]:
     """Ship the master's files and (re)start it when they changed; leave a running one alone.
 
@@ -258,7 +272,7 @@ def ensure_master(conn: fabric.Connection, host: Host, facts: HostFacts, config:
             upload(conn, path, content, mode)
     if current != config.mark:
         upload(conn, REMOTE_KNOWN_HOSTS, config.known_hosts, 0o644)
-    if facts.systemd:
+    if service_manager(host, facts) == "systemd":
         message = _ensure_unit(conn, host, config.wheel_digest, changed)
     else:
         message = _ensure_daemon(conn, changed)
@@ -293,7 +307,7 @@ def _ensure_unit(conn: fabric.Connection, host: Host, digest: str, changed: bool
 
 def master_log_tail(conn: fabric.Connection, facts: HostFacts, lines: int = 5) -> str:
     """The last lines the master wrote, to explain a master that does not come up."""
-    if facts.systemd:
+    if service_manager(host, facts) == "systemd":
         argv = ["journalctl", "-u", UNIT_NAME, "-n", str(lines), "--no-pager", "-o", "cat"]
     else:
         argv = ["tail", "-n", str(lines), LOG_FILE]

@@ -1,10 +1,13 @@
-"""What setup decides without touching a host: inventory checks and node capacity."""
+"""What setup decides without touching a host: inventory checks, capacity, service manager."""
+
+import dataclasses
 
 import pytest
 
 from raftkube.errors import UserError
 from raftkube.remote.hostprep import HostFacts, capacity
 from raftkube.remote.inventory import load_inventory
+from raftkube.remote.setup_master import service_manager
 from raftkube.setup import setup_cluster
 
 FACTS = HostFacts(python=(3, 11, 2), cpu=8, memory=16 * 2**30, systemd=False, forwarding_was_on=True,
@@ -37,3 +40,16 @@ def test_bad_inventories_are_refused_before_any_host_is_contacted(tmp_path, text
     with pytest.raises(UserError, match=message):
         setup_cluster(path, lambda line: None)
     assert not (tmp_path / "hosts.ini.token").exists()
+
+
+def test_service_manager(tmp_path):
+    path = tmp_path / "hosts.ini"
+    path.write_text("[masters]\nauto\nforced raftkube_service_manager=daemon\nlab raftkube_lab=l1\nbad raftkube_service_manager=init\n")
+    inv = load_inventory(path)
+    with_systemd = dataclasses.replace(FACTS, systemd=True)
+    assert service_manager(inv.host("auto"), with_systemd) == "systemd"
+    assert service_manager(inv.host("auto"), FACTS) == "daemon"
+    assert service_manager(inv.host("forced"), with_systemd) == "daemon"
+    assert service_manager(inv.host("lab"), with_systemd) == "daemon"
+    with pytest.raises(UserError, match="must be systemd or daemon"):
+        service_manager(inv.host("bad"), FACTS)
