@@ -179,6 +179,8 @@ def _prepare(inventory: Inventory, host: Host, progress: Progress) -> _Prepared:
             docker_version = hostprep.check_docker(conn, host)
             progress.step(host.name, f"docker {docker_version} answers at {host.docker_host}")
             forwarding = "already on" if facts.forwarding_was_on else "turned on"
+            if facts.forwarding_was_persisted is False:
+                forwarding += f", kept on at boot by {hostprep.SYSCTL_FILE}"
             progress.step(host.name, f"ip forwarding {forwarding}")
         return _Prepared(host, conn, facts, docker_version)
     except BaseException:

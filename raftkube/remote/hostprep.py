@@ -19,20 +19,33 @@ DEFAULT_MAX_PODS = 110
 MIN_PYTHON = (3, 9)  # the host helper's floor
 MASTER_PYTHON = (3, 11)  # raftkube itself (pyproject's requires-python)
 
+SYSCTL_FILE = "/etc/sysctl.d/90-raftkube.conf"
+
 # Runs on the host with its python3: fixed text, never built from inventory data; the
-# directories and the node flag arrive as argv.
+# node flag, the sysctl file to keep forwarding on after a reboot ("" for none) and the
+# directories arrive as argv.
 _FACTS_SCRIPT = r"""
 import json, os, platform, sys
-is_node = sys.argv[1] == "node"
-for path in sys.argv[2:]:
+is_node, sysctl_file, dirs = sys.argv[1] == "node", sys.argv[2], sys.argv[3:]
+for path in dirs:
     os.makedirs(path, mode=0o755, exist_ok=True)
-forwarding = None
+forwarding = persisted = None
 if is_node:
     with open("/proc/sys/net/ipv4/ip_forward", "r+") as f:
         forwarding = f.read().strip() == "1"
         if not forwarding:
             f.seek(0)
             f.write("1")
+    wanted = "# Written by raftkube setup: nodes route pod traffic.\nnet.ipv4.ip_forward = 1\n"
+    if sysctl_file:
+        try:
+            with open(sysctl_file) as f:
+                persisted = f.read() == wanted
+        except FileNotFoundError:
+            persisted = False
+        if not persisted:
+            with open(sysctl_file, "w") as f:
+                f.write(wanted)
 memory = 0
 with open("/proc/meminfo") as f:
     for line in f:
@@ -51,6 +64,7 @@ print(json.dumps({
     "cpu": len(os.sched_getaffinity(0)),
     "memory": memory,
     "forwarding_was_on": forwarding,
+    "forwarding_was_persisted": persisted,
     "systemd": os.path.isdir("/run/systemd/system") and open("/proc/1/comm").read().strip() == "systemd",
     "kernel": platform.release(),
     "architecture": platform.machine(),
@@ -72,6 +86,7 @@ class HostFacts:
     memory: int
     systemd: bool
     forwarding_was_on: bool | None
+    forwarding_was_persisted: bool | None
     kernel: str
     architecture: str
     os_image: str
@@ -87,10 +102,12 @@ class Capacity:
 
 
 def gather_facts(conn: fabric.Connection, host: Host) -> HostFacts:
-    """Check python3, create raftkube's directories, turn on IP forwarding on nodes."""
+    """Check python3, create raftkube's directories, turn on IP forwarding on nodes (and keep it on)."""
     role = "node" if host.is_node else "other"
+    # Lab hosts share the machine's /etc: the lab sets forwarding in each namespace itself.
+    sysctl_file = "" if "raftkube_lab" in host.vars else SYSCTL_FILE
     try:
-        result = run(conn, [host.python, "-c", _FACTS_SCRIPT, role, STATE_DIR, POD_DIR], timeout=30)
+        result = run(conn, [host.python, "-c", _FACTS_SCRIPT, role, sysctl_file, STATE_DIR, POD_DIR], timeout=30)
     except RemoteCommandFailed as exc:
         raise HostNotReady(f"host {host.name}: cannot run {host.python} ({exc})") from None
     facts = json.loads(result.stdout)
@@ -101,7 +118,7 @@ def gather_facts(conn: fabric.Connection, host: Host) -> HostFacts:
         raise HostNotReady(f"host {host.name}: {host.python} is {'.'.join(map(str, version))}, {role} needs "
                            f"{'.'.join(map(str, floor))}+ (set ansible_python_interpreter)")
     return HostFacts(version, facts["cpu"], facts["memory"], facts["systemd"], facts["forwarding_was_on"],
-                     facts["kernel"], facts["architecture"], facts["os_image"])
+                     facts["forwarding_was_persisted"], facts["kernel"], facts["architecture"], facts["os_image"])
 
 
 def check_docker(conn: fabric.Connection, host: Host) -> str:

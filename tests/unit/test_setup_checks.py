@@ -10,7 +10,7 @@ from raftkube.remote.inventory import load_inventory
 from raftkube.remote.setup_master import service_manager
 from raftkube.setup import setup_cluster
 
-FACTS = HostFacts(python=(3, 11, 2), cpu=8, memory=16 * 2**30, systemd=False, forwarding_was_on=True,
+FACTS = HostFacts(python=(3, 11, 2), cpu=8, memory=16 * 2**30, systemd=False, forwarding_was_on=True, forwarding_was_persisted=True,
                   kernel="6.1.0", architecture="x86_64", os_image="Debian GNU/Linux 12 (bookworm)")
 
 
