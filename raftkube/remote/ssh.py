@@ -7,6 +7,7 @@ user's ~/.ssh/known_hosts and ~/.ssh/config are not consulted, so what the inven
 is exactly what is used.
 """
 
+import errno
 import fcntl
 import logging
 import os
@@ -160,9 +161,8 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return "timed out"
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
-        return "connection refused" if all(
-            e.errno == 111 for e in exc.errors.values() if isinstance(e, OSError)
-        ) else str(exc)
+        refused = all(getattr(e, "errno", None) == errno.ECONNREFUSED for e in exc.errors.values())
+        return "connection refused" if refused else str(exc)
     return str(exc) or type(exc).__name__
 
 
