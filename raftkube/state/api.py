@@ -21,7 +21,7 @@ import yaml
 from aiohttp import web
 
 from raftkube.errors import UserError
-from raftkube.state import objects
+from raftkube.state import names, objects
 from raftkube.state.commands import ClusterState
 from raftkube.state.committer import Committer, NoQuorum
 from raftkube.state.selectors import Selector, SelectorError, parse_selector
@@ -30,7 +30,8 @@ from raftkube.state.store import Store
 logger = logging.getLogger(__name__)
 
 BUILTIN_NAMESPACES = ("default", "kube-system")
-PATCH_ATTEMPTS = 5
+UPDATE_ATTEMPTS = 5
+GENERATE_ATTEMPTS = 5
 WATCH_HEARTBEAT = 10.0
 
 STATUS_CODES = {
@@ -293,32 +294,55 @@ class ApiServer:
         return objects.validate(body)
 
     async def _create(self, request: web.Request, resource: Resource) -> dict:
+        """Create; a `generateName` gets a random suffix here, never in the state machine."""
         obj = self._prepare(resource, await self._body(request))
         await self._ensure_namespace(obj["metadata"].get("namespace", ""))
-        return await self._commit({"op": "create", "rid": self._rid(request), "object": obj,
-                                   "uid": str(uuid.uuid4()), "now": _now()})
+        generated = not obj["metadata"].get("name")
+        for attempt in range(GENERATE_ATTEMPTS if generated else 1):
+            if generated:
+                name = names.generate_name(obj["metadata"]["generateName"])
+                obj = {**obj, "metadata": {**obj["metadata"], "name": name}}
+            try:
+                return await self._commit({"op": "create", "rid": self._rid(request, f"/{attempt}"),
+                                           "object": obj, "uid": str(uuid.uuid4()), "now": _now()})
+            except ApiError as exc:
+                if not generated or exc.reason != "AlreadyExists":
+                    raise
+        raise ApiError("AlreadyExists", f"no free name for generateName {obj['metadata']['generateName']!r}")
 
     async def _replace(self, request: web.Request, resource: Resource) -> dict:
-        obj = self._prepare(resource, await self._body(request), resource.name)
-        return await self._commit({"op": "update", "rid": self._rid(request), "object": obj, "now": _now()})
+        body = await self._body(request)
+        return await self._update(request, resource, body, lambda current: dict(body))
 
     async def _patch(self, request: web.Request, resource: Resource) -> dict:
-        """Merge patch, retried on conflict unless the patch itself pins a resourceVersion."""
+        """JSON merge patch (RFC 7386) of the current object."""
         patch = await self._body(request)
-        pinned = (patch.get("metadata") or {}).get("resourceVersion") if isinstance(patch.get("metadata"), dict) else None
-        for attempt in range(PATCH_ATTEMPTS):
+        return await self._update(request, resource, patch, lambda current: merge_patch(current, patch))
+
+    async def _update(self, request: web.Request, resource: Resource, body: dict, build) -> dict:
+        """Read, build the new object, check what Kubernetes keeps immutable, compare-and-swap.
+
+        The swap is always conditional on the version that was checked, so a concurrent
+        change cannot slip past the immutability check; the loop retries then, unless the
+        client pinned a resourceVersion itself (its conflict is its own to resolve).
+        """
+        meta = body.get("metadata")
+        pinned = meta.get("resourceVersion") if isinstance(meta, dict) else None
+        for attempt in range(UPDATE_ATTEMPTS):
             current = await self._get(request, resource)
-            merged = merge_patch(current, patch)
-            # merge_patch shares what the patch leaves alone: never write into a stored object.
-            merged["metadata"] = dict(merged["metadata"])
-            if pinned is None:
-                merged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-            obj = self._prepare(resource, merged, resource.name)
+            new = build(current)
+            if not isinstance(new.get("metadata"), dict):
+                raise ApiError("Invalid", "metadata: required mapping")
+            # A fresh metadata dict: merge_patch shares what the patch leaves alone, and a
+            # stored object must never be written to.
+            new["metadata"] = {**new["metadata"],
+                               "resourceVersion": pinned or current["metadata"]["resourceVersion"]}
+            obj = objects.validate_update(current, self._prepare(resource, new, resource.name))
             try:
-                return await self._commit({"op": "update", "rid": self._rid(request, f"/patch{attempt}"),
+                return await self._commit({"op": "update", "rid": self._rid(request, f"/{attempt}"),
                                            "object": obj, "now": _now()})
             except ApiError as exc:
-                if exc.reason != "Conflict" or pinned is not None:
+                if exc.reason != "Conflict" or pinned:
                     raise
         raise ApiError("Conflict", f'{resource.info.plural} "{resource.name}" keeps changing; retry')
 

@@ -71,7 +71,7 @@ class MasterCluster:
             self.kill(name, signal.SIGTERM)
 
     def request(self, name: str, method: str, path: str, body=None, token: str | None = TOKEN,
-                timeout: float = 10.0, headers: dict | None = None) -> tuple[int, dict]:
+                timeout: float = 20.0, headers: dict | None = None) -> tuple[int, dict]:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.url(name) + path, data=data, method=method)
         if token:

@@ -178,3 +178,21 @@ def test_a_master_can_join_and_leave(masters, tmp_path):
     masters.kill("m4")
     assert masters.raft_address("m4") not in [m["address"] for m in masters.status(masters.leader())["members"]]
     assert masters.request(masters.leader(), "POST", PODS, pod("after-leave"))[0] == 201
+
+
+def test_generate_name_and_immutable_fields(masters):
+    name = masters.followers()[0]
+    generated = pod("")
+    del generated["metadata"]["name"]
+    generated["metadata"]["generateName"] = "gen-"
+    code, created = masters.request(name, "POST", PODS, generated)
+    assert code == 201 and created["metadata"]["name"].startswith("gen-")
+    assert len(created["metadata"]["name"]) == len("gen-") + 5
+    path = f"{PODS}/{created['metadata']['name']}"
+    renamed = dict(created, spec={"containers": [{"name": "other", "image": "busybox"}]})
+    code, status = masters.request(name, "PUT", path, renamed)
+    assert code == 422 and status["reason"] == "Invalid"
+    code, status = masters.request(name, "PATCH", path, {"spec": {"nodeName": "node1"}})
+    assert code == 200 and status["spec"]["nodeName"] == "node1"
+    code, status = masters.request(name, "PATCH", path, {"spec": {"nodeName": "node2"}})
+    assert code == 422 and "nodeName" in status["message"]
