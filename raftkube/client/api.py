@@ -112,7 +112,7 @@ class ApiClient:
     async def delete(self, path: str) -> dict:
         return await self.request("DELETE", path)
 
-    async def status_of(self, endpoint: str, timeout: float = 2.0) -> dict | None:
+    async def status_of(self, endpoint: str, timeout: float = 3.0) -> dict | None:
         """One master's own Raft view (`/raftkube/v1/cluster`), or None if it does not answer."""
         try:
             async with self._session.get(endpoint + "/raftkube/v1/cluster",
