@@ -61,10 +61,11 @@ class MasterCluster:
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         log.close()
 
-    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
+        """Signal one master and wait for it; its exit code."""
         proc = self.procs.pop(name)
         proc.send_signal(sig)
-        proc.wait(timeout=15)
+        return proc.wait(timeout=15)
 
     def stop_all(self) -> None:
         for name in list(self.procs):
