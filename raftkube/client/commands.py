@@ -18,7 +18,7 @@ from raftkube.client.discovery import Masters, find_masters
 from raftkube.client.manifests import load_manifests
 from raftkube.client.printing import format_objects, nothing_found, object_name
 from raftkube.errors import UserError
-from raftkube.state.objects import DEFAULT_NAMESPACE, KindInfo, kind_info
+from raftkube.state.objects import DEFAULT_NAMESPACE, KindInfo, kind_info, validate
 
 inventory_option = click.option("-i", "--inventory", envvar="RAFTKUBE_INVENTORY",
                                  help="Inventory of the cluster (default: $RAFTKUBE_INVENTORY, the lab).")
@@ -45,29 +45,42 @@ def _run(masters: Masters, work):
 @click.option("-f", "--filename", "source", required=True, help="Manifest file, directory, or - for stdin.")
 @click.option("-R", "--recursive", is_flag=True, help="Read directories recursively.")
 @namespace_option
+@click.option("--dry-run", is_flag=True, help="Validate and say what would change, change nothing.")
 @inventory_option
-def apply(source: str, recursive: bool, namespace: str | None, inventory: str | None) -> None:
+def apply(source: str, recursive: bool, namespace: str | None, dry_run: bool, inventory: str | None) -> None:
     """Create or update the objects in FILE (multi-document YAML or JSON)."""
     manifests = load_manifests(source, recursive=recursive)
     masters = find_masters(inventory)
 
     async def work(client: ApiClient) -> None:
         for manifest in manifests:
-            click.echo(f"{object_name(manifest)} {await _apply_one(client, manifest, namespace)}")
+            outcome = await _apply_one(client, manifest, namespace, dry_run)
+            click.echo(f"{object_name(manifest)} {outcome}" + (" (dry run)" if dry_run else ""))
 
     _run(masters, work)
 
 
-async def _apply_one(client: ApiClient, manifest: dict, namespace: str | None) -> str:
+async def _apply_one(client: ApiClient, manifest: dict, namespace: str | None, dry_run: bool = False) -> str:
     """Create the object, or merge the manifest into the existing one (kubectl apply-like)."""
     info = kind_info(manifest["kind"])
     meta = manifest.setdefault("metadata", {})
+    if not meta.get("name"):
+        raise UserError(f"{info.kind}: apply needs metadata.name (generateName is for creating only)")
     if info.namespaced:
         if namespace and meta.get("namespace") not in (None, namespace):
             raise UserError(f"{object_name(manifest)}: the manifest's namespace {meta['namespace']!r} "
                             f"does not match -n {namespace}")
         meta["namespace"] = meta.get("namespace") or namespace or DEFAULT_NAMESPACE
     ns = meta.get("namespace") if info.namespaced else None
+    if dry_run:
+        validate(manifest)
+        try:
+            await client.get(object_path(info, ns, meta["name"]))
+        except ApiError as exc:
+            if exc.reason != "NotFound":
+                raise
+            return "created"
+        return "configured"
     try:
         await client.create(object_path(info, ns), manifest)
         return "created"

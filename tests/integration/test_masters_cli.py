@@ -50,6 +50,9 @@ def raftkube(masters, *args, stdin=None, env_inventory=False, inventory=None):
 
 
 def test_apply_get_delete(masters):
+    dry = raftkube(masters, "apply", "-f", "-", "--dry-run", stdin=MANIFEST)
+    assert dry.returncode == 0 and dry.stdout.splitlines()[0] == "namespace/shop created (dry run)"
+    assert masters.request("m1", "GET", "/api/v1/namespaces/shop")[0] == 404
     created = raftkube(masters, "apply", "-f", "-", stdin=MANIFEST)
     assert created.returncode == 0, created.stderr
     assert created.stdout.splitlines() == ["namespace/shop created", "pod/web created", "pod/db created"]
