@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 import click
 import yaml
 
+from raftkube.client import describing, labeling
 from raftkube.client.api import ApiClient, ApiError
 from raftkube.client.discovery import Masters, find_masters
 from raftkube.client.manifests import load_manifests
@@ -182,6 +183,105 @@ def _delete_targets(kind, names, source, selector, namespace) -> list[tuple]:
     return [(info, ns, name) for name in names]
 
 
+# -- describe, label, annotate, scale -------------------------------------------------
+
+def _kind_and_name(kind: str, name: str | None) -> tuple[KindInfo, str]:
+    """`pod web` or `pod/web`, as kubectl accepts both."""
+    if name is None:
+        kind, slash, name = kind.partition("/")
+        if not slash or not name:
+            raise UserError(f"say which object: KIND NAME or KIND/NAME, not {kind!r}")
+    return kind_info(kind), name
+
+
+def _namespace_for(info: KindInfo, namespace: str | None) -> str | None:
+    return (namespace or DEFAULT_NAMESPACE) if info.namespaced else None
+
+
+@click.command()
+@click.argument("kind")
+@click.argument("name", required=False)
+@namespace_option
+@inventory_option
+def describe(kind: str, name: str | None, namespace: str | None, inventory: str | None) -> None:
+    """Show one object in detail, with its recent events."""
+    info, name = _kind_and_name(kind, name)
+    ns = _namespace_for(info, namespace)
+    masters = find_masters(inventory)
+
+    async def work(client: ApiClient) -> tuple[dict, list[dict], dict | None]:
+        obj = await client.get(object_path(info, ns, name))
+        events = (await client.get(object_path(kind_info("Event"), ns or DEFAULT_NAMESPACE)))["items"]
+        uid = obj["metadata"].get("uid")
+        events = [e for e in events if (e.get("involvedObject") or {}).get("uid") == uid]
+        endpoints = None
+        if info.kind == "Service":
+            try:
+                endpoints = await client.get(object_path(kind_info("Endpoints"), ns, name))
+            except ApiError as exc:
+                if exc.reason != "NotFound":
+                    raise
+        return obj, events, endpoints
+
+    obj, events, endpoints = _run(masters, work)
+    click.echo(describing.describe(obj, events, datetime.now(timezone.utc), endpoints).rstrip("\n"))
+
+
+def _metadata_map_command(field: str, verb: str, done: str) -> click.Command:
+    """`label` and `annotate`: the same command over `metadata.labels` / `annotations`."""
+
+    @click.command(verb, help=f"Set (k=v) or remove (k-) {field} of an object: KIND NAME or KIND/NAME.")
+    @click.argument("kind")
+    @click.argument("arguments", nargs=-1, required=True)
+    @click.option("--overwrite", is_flag=True, help="Allow changing an existing value.")
+    @namespace_option
+    @inventory_option
+    def command(kind: str, arguments: tuple[str, ...], overwrite: bool,
+                namespace: str | None, inventory: str | None) -> None:
+        name, changes = (None, arguments) if "/" in kind else (arguments[0], arguments[1:])
+        info, name = _kind_and_name(kind, name)
+        if not changes:
+            raise UserError(f"{verb}: give at least one change (key=value or key-)")
+        parsed = labeling.parse_label_changes(list(changes), annotations=field == "annotations")
+        path = object_path(info, _namespace_for(info, namespace), name)
+        masters = find_masters(inventory)
+
+        async def work(client: ApiClient) -> dict:
+            obj = await client.get(path)
+            current = obj["metadata"].get(field) or {}
+            wanted = labeling.apply_label_changes(current, parsed, overwrite=overwrite)
+            patch = {key: value for key, value in wanted.items() if current.get(key) != value}
+            patch.update({key: None for key in current if key not in wanted})
+            # Pinned to the version the --overwrite check saw: a concurrent change is a 409.
+            return await client.patch(path, {"metadata": {
+                field: patch, "resourceVersion": obj["metadata"]["resourceVersion"]}})
+
+        click.echo(f"{object_name(_run(masters, work))} {done}")
+
+    return command
+
+
+label = _metadata_map_command("labels", "label", "labeled")
+annotate = _metadata_map_command("annotations", "annotate", "annotated")
+
+
+@click.command()
+@click.argument("kind")
+@click.argument("name", required=False)
+@click.option("--replicas", type=click.IntRange(min=0), required=True, help="The new desired count.")
+@namespace_option
+@inventory_option
+def scale(kind: str, name: str | None, replicas: int, namespace: str | None, inventory: str | None) -> None:
+    """Set the desired replica count of a replication controller (rc/NAME)."""
+    info, name = _kind_and_name(kind, name)
+    if info.kind != "ReplicationController":
+        raise UserError(f"{info.plural} cannot be scaled")
+    masters = find_masters(inventory)
+    path = object_path(info, _namespace_for(info, namespace), name)
+    updated = _run(masters, lambda client: client.patch(path, {"spec": {"replicas": replicas}}))
+    click.echo(f"{object_name(updated)} scaled")
+
+
 # -- cluster --------------------------------------------------------------------------
 
 @click.group()
@@ -292,4 +392,4 @@ def remove_master(name: str, inventory: str | None) -> None:
     click.echo(f"master {name} ({address}) removed")
 
 
-COMMANDS: list[click.Command] = [apply, get, delete, cluster]
+COMMANDS: list[click.Command] = [apply, get, describe, delete, label, annotate, scale, cluster]

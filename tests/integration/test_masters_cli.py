@@ -141,3 +141,39 @@ def test_add_and_remove_a_master(masters, tmp_path):
     report = json.loads(raftkube(masters, "cluster", "status", "-o", "json", inventory=four).stdout)
     m4 = next(m for m in report["members"] if m["name"] == "m4")
     assert m4["state"] == "unreachable" and not m4["inRaftConfig"]
+
+
+RC = """\
+apiVersion: v1
+kind: ReplicationController
+metadata:
+  name: web
+spec:
+  replicas: 1
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: busybox
+"""
+
+
+def test_label_annotate_scale_describe(masters):
+    assert raftkube(masters, "apply", "-f", "-", stdin=RC).returncode == 0
+    labeled = raftkube(masters, "label", "rc", "web", "tier=front", "env=dev")
+    assert labeled.returncode == 0 and labeled.stdout.strip() == "replicationcontroller/web labeled"
+    refused = raftkube(masters, "label", "rc/web", "tier=back")
+    assert refused.returncode == 1 and "--overwrite" in refused.stderr
+    assert raftkube(masters, "label", "rc/web", "tier=back", "env-", "--overwrite").returncode == 0
+    annotated = raftkube(masters, "annotate", "rc", "web", "note=hello")
+    assert annotated.stdout.strip() == "replicationcontroller/web annotated"
+    scaled = raftkube(masters, "scale", "rc/web", "--replicas", "3")
+    assert scaled.returncode == 0 and scaled.stdout.strip() == "replicationcontroller/web scaled"
+    rc = masters.request("m1", "GET", "/api/v1/namespaces/default/replicationcontrollers/web")[1]
+    assert rc["metadata"]["labels"] == {"tier": "back"} and rc["metadata"]["annotations"] == {"note": "hello"}
+    assert rc["spec"]["replicas"] == 3
+    described = raftkube(masters, "describe", "rc", "web")
+    assert described.returncode == 0 and "web" in described.stdout and "tier=back" in described.stdout
+    assert raftkube(masters, "scale", "pod/x", "--replicas", "1").stderr.startswith("error: ")
