@@ -23,10 +23,6 @@ from raftkube.state.store import FAILURE_NAMES, Store
 
 logger = logging.getLogger(__name__)
 
-RETRYABLE = {FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER, FAIL_REASON.DISCARDED,
-             FAIL_REASON.NOT_LEADER, FAIL_REASON.LEADER_CHANGED, FAIL_REASON.UNKNOWN_OUTCOME}
-
-
 class NoQuorum(UserError):
     """The masters could not commit in time: no leader, or no majority reachable."""
 
@@ -93,6 +89,8 @@ class Committer:
 
     @staticmethod
     def _resolve(batch, results, failure) -> None:
+        # Every pysyncobj failure (no leader, leader changed, discarded, queue full) is
+        # worth retrying until the deadline: the request ids make a retry harmless.
         if failure != FAIL_REASON.SUCCESS or not isinstance(results, list):
             name = FAILURE_NAMES.get(failure, str(failure))
             for _, future in batch:
