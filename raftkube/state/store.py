@@ -144,11 +144,6 @@ class Store(SyncObj):
     def is_leader(self) -> bool:
         return self._isLeader()
 
-    @property
-    def leader_address(self) -> str | None:
-        leader = self._getLeader()
-        return leader.address if leader is not None else None
-
     def raft_status(self) -> dict:
         """This replica's view: its state, leader, term, indexes and every member's match."""
         for _ in range(10):

@@ -198,3 +198,23 @@ def test_generate_name_and_immutable_fields(masters):
     assert code == 200 and status["spec"]["nodeName"] == "node1"
     code, status = masters.request(name, "PATCH", path, {"spec": {"nodeName": "node2"}})
     assert code == 422 and "nodeName" in status["message"]
+
+
+def test_client_watch_starts_with_what_exists(masters):
+    masters.request("m1", "POST", PODS, pod("existing", labels={"app": "w"}))
+
+    async def scenario():
+        async with ApiClient([masters.url(name) for name in masters.procs], TOKEN) as client:
+            events = []
+            stream = client.watch(PODS, {"labelSelector": "app=w", "timeoutSeconds": "5"})
+            async for event in stream:
+                events.append((event["type"], event["object"]["metadata"]["name"]))
+                if len(events) == 1:
+                    await client.create(PODS, pod("skipped"))  # no label: filtered out
+                    await client.create(PODS, pod("new", labels={"app": "w"}))
+                if len(events) == 2:
+                    break
+            await stream.aclose()
+            return events
+
+    assert asyncio.run(scenario()) == [("ADDED", "existing"), ("ADDED", "new")]
