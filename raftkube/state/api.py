@@ -144,9 +144,26 @@ class ApiServer:
 
         self._listener = on_applied
         self.store.add_listener(on_applied)
+        self._bootstrap = asyncio.create_task(self._create_builtin_namespaces())
 
     async def _on_cleanup(self, app: web.Application) -> None:
+        self._bootstrap.cancel()
         self.store.remove_listener(self._listener)
+
+    async def _create_builtin_namespaces(self) -> None:
+        """Like kube-apiserver, make `default` and `kube-system` exist from the start:
+        whichever replica leads creates them (the shared request id applies it once)."""
+        def missing(state) -> list[str]:
+            return [ns for ns in BUILTIN_NAMESPACES if state.get("Namespace", "", ns) is None]
+
+        while self.store.read(missing):
+            if self.store.is_leader:
+                for namespace in self.store.read(missing):
+                    try:
+                        await self._ensure_namespace(namespace)
+                    except ApiError as exc:
+                        logger.info("built-in namespace %s not created yet: %s", namespace, exc)
+            await asyncio.sleep(1.0)
 
     def _wake_watchers(self) -> None:
         self._revision_changed.set()

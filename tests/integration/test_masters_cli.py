@@ -177,3 +177,14 @@ def test_label_annotate_scale_describe(masters):
     described = raftkube(masters, "describe", "rc", "web")
     assert described.returncode == 0 and "web" in described.stdout and "tier=back" in described.stdout
     assert raftkube(masters, "scale", "pod/x", "--replicas", "1").stderr.startswith("error: ")
+
+
+def test_the_built_in_namespaces_exist_from_the_start(masters):
+    deadline = time.monotonic() + 10
+    while True:
+        listed = raftkube(masters, "get", "namespaces", "-o", "name")
+        names = set(listed.stdout.split())
+        if {"namespace/default", "namespace/kube-system"} <= names or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert {"namespace/default", "namespace/kube-system"} <= names, listed.stderr
