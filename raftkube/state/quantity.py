@@ -5,6 +5,8 @@ CPU in millicores and memory in bytes, rounded up like Kubernetes' `MilliValue()
 `Value()` so a request never shrinks. Fractions keep `0.1 + 0.2` exact on the way.
 """
 
+from __future__ import annotations  # shipped to hosts in the helper, whose python may be older
+
 import math
 import re
 from fractions import Fraction

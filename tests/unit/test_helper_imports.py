@@ -6,12 +6,16 @@ from pathlib import Path
 
 import pytest
 
+import raftkube.errors
 import raftkube.remote.protocol
+import raftkube.state.quantity
 from raftkube.remote.zipapp import DEPENDENCIES
 
 HELPER_DIR = Path(raftkube.remote.protocol.__file__).parent / "helper"
-HOST_SIDE = [*sorted(HELPER_DIR.glob("*.py")), Path(raftkube.remote.protocol.__file__)]
-ALLOWED_OWN = ("raftkube.remote.helper", "raftkube.remote.protocol")
+SHIPPED_OWN = [Path(raftkube.remote.protocol.__file__), Path(raftkube.state.quantity.__file__),
+               Path(raftkube.errors.__file__)]
+HOST_SIDE = [*sorted(HELPER_DIR.glob("*.py")), *SHIPPED_OWN]
+ALLOWED_OWN = ("raftkube.remote.helper", "raftkube.remote.protocol", "raftkube.state.quantity", "raftkube.errors")
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -37,7 +37,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from raftkube.remote.helper import quantity
+from raftkube.state.quantity import QuantityError, parse_cpu, parse_memory
 from raftkube.remote.helper.errors import BadRequest, NotFound, OpError
 
 log = logging.getLogger(__name__)
@@ -362,15 +362,18 @@ def _resources(resources: dict) -> dict:
     """Kubernetes requests/limits as Docker's: limits cap, requests weigh and reserve."""
     limits, requests_ = resources.get("limits") or {}, resources.get("requests") or {}
     config = {}
-    if "cpu" in limits:
-        config["nano_cpus"] = quantity.millicores(limits["cpu"]) * 10**6
-    if "memory" in limits:
-        config["mem_limit"] = quantity.memory_bytes(limits["memory"])
-    if "cpu" in requests_:
-        # Kubernetes' own mapping of a CPU request to cgroup v1 shares (min 2).
-        config["cpu_shares"] = max(2, quantity.millicores(requests_["cpu"]) * 1024 // 1000)
-    if "memory" in requests_:
-        config["mem_reservation"] = quantity.memory_bytes(requests_["memory"])
+    try:
+        if "cpu" in limits:
+            config["nano_cpus"] = parse_cpu(limits["cpu"]) * 10**6
+        if "memory" in limits:
+            config["mem_limit"] = parse_memory(limits["memory"])
+        if "cpu" in requests_:
+            # Kubernetes' own mapping of a CPU request to cgroup v1 shares (min 2).
+            config["cpu_shares"] = max(2, parse_cpu(requests_["cpu"]) * 1024 // 1000)
+        if "memory" in requests_:
+            config["mem_reservation"] = parse_memory(requests_["memory"])
+    except QuantityError as exc:
+        raise BadRequest(str(exc)) from None
     return config
 
 
