@@ -364,17 +364,21 @@ def _cell(value) -> str:
     return "-" if value is None else str(value)
 
 
+def _member_change(name: str, inventory: str | None) -> tuple[Masters, str]:
+    """The other masters (the one changing may not answer) and NAME's Raft address."""
+    masters = find_masters(inventory)
+    host = masters.inventory.host(name)
+    endpoints = [e for e, m in zip(masters.endpoints, masters.inventory.masters) if m.name != name]
+    return Masters(masters.inventory, endpoints, masters.token), f"{host.address}:{host.raft_port}"
+
+
 @cluster.command("add-master")
 @click.argument("name")
 @inventory_option
 def add_master(name: str, inventory: str | None) -> None:
     """Add master NAME (already in the inventory) to the Raft cluster, then start it."""
-    masters = find_masters(inventory)
-    host = masters.inventory.host(name)
-    address = f"{host.address}:{host.raft_port}"
-    endpoints = [e for e, m in zip(masters.endpoints, masters.inventory.masters) if m.name != name]
-    _run(Masters(masters.inventory, endpoints, masters.token),
-         lambda client: client.request("POST", "/raftkube/v1/cluster/members", {"address": address}))
+    others, address = _member_change(name, inventory)
+    _run(others, lambda client: client.request("POST", "/raftkube/v1/cluster/members", {"address": address}))
     click.echo(f"master {name} ({address}) added; start it with: raftkube master -i INVENTORY --name {name}")
 
 
@@ -383,12 +387,8 @@ def add_master(name: str, inventory: str | None) -> None:
 @inventory_option
 def remove_master(name: str, inventory: str | None) -> None:
     """Remove master NAME from the Raft cluster (then stop it and drop it from the inventory)."""
-    masters = find_masters(inventory)
-    host = masters.inventory.host(name)
-    address = f"{host.address}:{host.raft_port}"
-    endpoints = [e for e, m in zip(masters.endpoints, masters.inventory.masters) if m.name != name]
-    _run(Masters(masters.inventory, endpoints, masters.token),
-         lambda client: client.request("DELETE", f"/raftkube/v1/cluster/members/{address}"))
+    others, address = _member_change(name, inventory)
+    _run(others, lambda client: client.request("DELETE", f"/raftkube/v1/cluster/members/{address}"))
     click.echo(f"master {name} ({address}) removed")
 
 
