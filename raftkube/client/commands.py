@@ -7,6 +7,7 @@ prints what kubectl would. Errors are `UserError`s: one line on stderr, exit cod
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from datetime import datetime, timezone
 
@@ -51,18 +52,22 @@ def _run(masters: Masters, work):
 def apply(source: str, recursive: bool, namespace: str | None, dry_run: bool, inventory: str | None) -> None:
     """Create or update the objects in FILE (multi-document YAML or JSON)."""
     manifests = load_manifests(source, recursive=recursive)
+    for manifest in manifests:
+        _place(manifest, namespace)
+        # Every document is checked before the first is sent: bad input changes nothing.
+        validate(copy.deepcopy(manifest))
     masters = find_masters(inventory)
 
     async def work(client: ApiClient) -> None:
         for manifest in manifests:
-            outcome = await _apply_one(client, manifest, namespace, dry_run)
+            outcome = await _apply_one(client, manifest, dry_run)
             click.echo(f"{object_name(manifest)} {outcome}" + (" (dry run)" if dry_run else ""))
 
     _run(masters, work)
 
 
-async def _apply_one(client: ApiClient, manifest: dict, namespace: str | None, dry_run: bool = False) -> str:
-    """Create the object, or merge the manifest into the existing one (kubectl apply-like)."""
+def _place(manifest: dict, namespace: str | None) -> None:
+    """Give a manifest its namespace (from itself, -n, or the default); refuse a mismatch."""
     info = kind_info(manifest["kind"])
     meta = manifest.setdefault("metadata", {})
     if not meta.get("name"):
@@ -72,9 +77,14 @@ async def _apply_one(client: ApiClient, manifest: dict, namespace: str | None, d
             raise UserError(f"{object_name(manifest)}: the manifest's namespace {meta['namespace']!r} "
                             f"does not match -n {namespace}")
         meta["namespace"] = meta.get("namespace") or namespace or DEFAULT_NAMESPACE
+
+
+async def _apply_one(client: ApiClient, manifest: dict, dry_run: bool = False) -> str:
+    """Create the object, or merge the manifest into the existing one (kubectl apply-like)."""
+    info = kind_info(manifest["kind"])
+    meta = manifest["metadata"]
     ns = meta.get("namespace") if info.namespaced else None
     if dry_run:
-        validate(manifest)
         try:
             await client.get(object_path(info, ns, meta["name"]))
         except ApiError as exc:

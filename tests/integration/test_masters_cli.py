@@ -188,3 +188,13 @@ def test_the_built_in_namespaces_exist_from_the_start(masters):
             break
         time.sleep(0.3)
     assert {"namespace/default", "namespace/kube-system"} <= names, listed.stderr
+
+
+def test_a_bad_document_anywhere_in_a_manifest_changes_nothing(masters):
+    bad = MANIFEST.replace("name: db\n", "name: DB_not_a_name\n")
+    result = raftkube(masters, "apply", "-f", "-", stdin=bad.replace("shop", "shop2"))
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+    assert "DB_not_a_name" in result.stderr
+    assert masters.request("m1", "GET", "/api/v1/namespaces/shop2")[0] == 404
+    assert masters.request("m1", "GET", "/api/v1/namespaces/shop2/pods/web")[0] == 404
