@@ -74,22 +74,22 @@ class Sandbox:
         return ["nsenter", f"--net={self.netns_path}", f"--mount={self.mntns_path}",
                 f"--uts={self.utsns_path}", "--", *argv]
 
+    def _join_cgroup(self) -> None:
+        """Runs in the child before exec: whatever runs inside the host is the host's."""
+        for controller in CGROUP_CONTROLLERS:
+            (CGROUP_ROOT / controller / self.cgroup / "cgroup.procs").write_text("0")
+
     def spawn(self, argv: list[str], log_file: Path, env: dict | None = None) -> subprocess.Popen:
         """Start a long-lived process inside the host; it outlives the caller."""
-        cgroup_procs = [CGROUP_ROOT / c / self.cgroup / "cgroup.procs" for c in CGROUP_CONTROLLERS]
-
-        def join_cgroup() -> None:
-            for procs in cgroup_procs:
-                procs.write_text("0")
-
         with open(log_file, "ab") as out:
             return subprocess.Popen(
                 self.enter_argv(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                start_new_session=True, preexec_fn=join_cgroup, env=env,
+                start_new_session=True, preexec_fn=self._join_cgroup, env=env,
             )
 
     def run(self, argv: list[str], env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
-        return subprocess.run(self.enter_argv(argv), env=env, **kwargs)
+        """Run argv inside the host and wait; `stop` and `down` kill it with the host."""
+        return subprocess.run(self.enter_argv(argv), env=env, preexec_fn=self._join_cgroup, **kwargs)
 
     # -- pulling the plug -------------------------------------------------------
 

@@ -191,3 +191,17 @@ def test_the_next_up_cleans_the_leftovers_of_a_killed_lab():
     finally:
         lab.down(quiet=True)
     assert leftovers(name) == []
+
+
+def test_down_also_kills_what_lab_exec_left_running():
+    lab = Lab(f"e{uuid.uuid4().hex[:6]}")
+    lab.up(nodes=1, masters=0, echo=lambda line: None)
+    runner = subprocess.Popen([sys.executable, "-m", "raftkube", "lab", "exec", "--name", lab.name, "node1",
+                               "--", "sleep", "600"])
+    deadline = time.monotonic() + 10
+    while not _pids_mentioning("sleep\x00600") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _pids_mentioning("sleep\x00600")
+    lab.down(quiet=True)
+    assert runner.wait(timeout=10) != 0
+    assert leftovers(lab.name) == [] and _pids_mentioning("sleep\x00600") == []
