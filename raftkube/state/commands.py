@@ -81,6 +81,17 @@ def _resource_version(value) -> int | None:
     raise CommandError("BadRequest", f"resourceVersion {value!r} is not a number")
 
 
+def _next_generation(current: dict, new: dict) -> int:
+    """Kubernetes' metadata.generation: bumped when the desired state changes, so a
+    controller's status.observedGeneration can tell whether it has acted on the latest
+    spec. Metadata and status changes keep it."""
+    generation = current["metadata"].get("generation") or 1
+    desired = {key for key in {*current, *new} if key not in ("metadata", "status")}
+    if any(current.get(key) != new.get(key) for key in desired):
+        return generation + 1
+    return generation
+
+
 class ClusterState:
     """Every object of the cluster, the change log for watches and the request memory.
 
@@ -143,7 +154,7 @@ class ClusterState:
         if namespace and self._find(NAMESPACE_KIND, "", namespace) is None:
             raise CommandError("NotFound", f'namespace "{namespace}" not found')
         stored = dict(obj)
-        stored["metadata"] = {**obj["metadata"], "uid": uid, "creationTimestamp": now}
+        stored["metadata"] = {**obj["metadata"], "uid": uid, "creationTimestamp": now, "generation": 1}
         return ok(self._store("ADDED", kind, namespace, name, stored))
 
     def _op_update(self, command: dict) -> dict:
@@ -162,6 +173,7 @@ class ClusterState:
             "uid": current["metadata"]["uid"],
             "creationTimestamp": current["metadata"]["creationTimestamp"],
             "resourceVersion": current["metadata"]["resourceVersion"],
+            "generation": _next_generation(current, obj),
         }
         if stored == current:  # no new version, no watch event: "unchanged"
             return ok(current)

@@ -85,6 +85,20 @@ def test_update_without_version_is_unconditional_and_unchanged_keeps_version(sta
     assert changed["ok"] and changed["object"]["metadata"]["labels"] == {"x": "y"}
 
 
+def test_generation_counts_spec_changes_only(state):
+    created = create(state, pod("web", generation=7))["object"]
+    assert created["metadata"]["generation"] == 1  # the client's value is not kept
+    relabelled = update(state, {**created, "metadata": {**created["metadata"], "labels": {"a": "1"}}})["object"]
+    assert relabelled["metadata"]["generation"] == 1
+    status = update(state, {**relabelled, "status": {"phase": "Running"}})["object"]
+    assert status["metadata"]["generation"] == 1
+    spec = {"containers": [{"name": "c", "image": "busybox:2"}]}
+    respecced = update(state, {**status, "spec": spec})["object"]
+    assert respecced["metadata"]["generation"] == 2
+    same = update(state, {**respecced, "metadata": {**respecced["metadata"], "generation": 9}})["object"]
+    assert same["metadata"]["generation"] == 2 and same is respecced
+
+
 def test_update_missing_object_is_not_found(state):
     assert update(state, pod("ghost"))["reason"] == "NotFound"
 
