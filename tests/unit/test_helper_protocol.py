@@ -108,9 +108,9 @@ def test_no_docker_engine_is_a_clear_error_and_ping_still_works(helper):
 def test_timeout_raises_and_the_late_answer_is_dropped(helper):
     started = time.monotonic()
     with pytest.raises(RequestTimeout, match="ping timed out after 0.2s"):
-        helper.client.call("ping", {"delay": 0.6}, term=1, timeout=0.2)
-    assert time.monotonic() - started < 0.5
-    time.sleep(0.6)  # the late answer arrives meanwhile and must not confuse the next call
+        helper.client.call("ping", {"delay": 1.5}, term=1, timeout=0.2)
+    assert time.monotonic() - started < 1.2  # gave up well before the answer; slack for a loaded machine
+    time.sleep(1.5)  # the late answer arrives meanwhile and must not confuse the next call
     assert helper.client.call("ping", term=1)["pid"] == helper.proc.pid
 
 
@@ -118,7 +118,7 @@ def test_concurrent_requests_are_multiplexed_by_id(helper):
     results = {}
 
     def call(i):
-        results[i] = helper.client.call("ping", {"delay": 0.3 if i % 2 else 0.0}, term=1)
+        results[i] = helper.client.call("ping", {"delay": 1.0 if i % 2 else 0.0}, term=1)
 
     threads = [threading.Thread(target=call, args=(i,)) for i in range(8)]
     started = time.monotonic()
@@ -126,8 +126,8 @@ def test_concurrent_requests_are_multiplexed_by_id(helper):
         t.start()
     for t in threads:
         t.join()
-    # Eight requests, four of them slow, answered in about one slow request's time.
-    assert time.monotonic() - started < 1.0
+    # Eight requests, four of them slow: one at a time would take 4 s, together about 1 s.
+    assert time.monotonic() - started < 3.0
     assert len(results) == 8
 
 
@@ -159,23 +159,30 @@ def _swallow(fn, *args, **kwargs):
 def test_helper_dies_with_its_parent_even_if_stdin_stays_open(zipapp, tmp_path):
     # The test holds stdin's write end open, so only PR_SET_PDEATHSIG can end the helper.
     read_end, write_end = os.pipe()
+    hello_read, hello_write = os.pipe()
     parent = subprocess.Popen(
         [
             sys.executable,
             "-c",
             "import subprocess, sys, time\n"
             f"p = subprocess.Popen([{HOST_PYTHON!r}, {str(zipapp.path)!r}, '--state-dir', {str(tmp_path)!r}],"
-            f" stdin={read_end}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+            f" stdin={read_end}, stdout={hello_write}, stderr=subprocess.DEVNULL)\n"
             "print(p.pid, flush=True)\n"
             "time.sleep(60)\n",
         ],
-        pass_fds=[read_end],
+        pass_fds=[read_end, hello_write],
         stdout=subprocess.PIPE,
     )
     os.close(read_end)
+    os.close(hello_write)
+    helper_pid = None
     try:
         helper_pid = int(parent.stdout.readline())
-        time.sleep(0.5)  # let the helper reach prctl
+        # The hello is sent after prctl: from then on the parent's death must end the helper.
+        # (Killing the parent earlier would leave it running, adopted, with stdin still open.)
+        with os.fdopen(hello_read, "rb") as hello:
+            hello_read = None
+            assert protocol.decode_response(hello.readline()).id == protocol.HELLO_ID
         assert _running(helper_pid)
         parent.send_signal(signal.SIGKILL)
         parent.wait(5)
@@ -185,10 +192,14 @@ def test_helper_dies_with_its_parent_even_if_stdin_stays_open(zipapp, tmp_path):
         assert not _running(helper_pid)
     finally:
         os.close(write_end)
+        if hello_read is not None:
+            os.close(hello_read)
         parent.stdout.close()
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+        if helper_pid is not None and _running(helper_pid):
+            os.kill(helper_pid, signal.SIGKILL)
 
 
 def _running(pid: int) -> bool:
