@@ -161,7 +161,7 @@ class ApiServer:
                 for namespace in self.store.read(missing):
                     try:
                         await self._ensure_namespace(namespace)
-                    except ApiError as exc:
+                    except (ApiError, NoQuorum) as exc:
                         logger.info("built-in namespace %s not created yet: %s", namespace, exc)
             await asyncio.sleep(1.0)
 
@@ -209,8 +209,8 @@ class ApiServer:
         return Resource(info, namespace, name)
 
     async def _body(self, request: web.Request) -> dict:
-        text = await request.text()
         try:
+            text = await request.text()
             if "yaml" in request.content_type:
                 body = yaml.safe_load(text)
             else:
@@ -368,8 +368,9 @@ class ApiServer:
             raise ApiError("Forbidden", f'namespaces "{resource.name}" is forbidden: this namespace may not be deleted')
         preconditions = {}
         if request.can_read_body:
-            body = await self._body(request)
-            preconditions = body.get("preconditions") or {}
+            preconditions = (await self._body(request)).get("preconditions") or {}
+            if not isinstance(preconditions, dict):
+                raise ApiError("BadRequest", "preconditions must be a mapping of uid and resourceVersion")
         return await self._commit({
             "op": "delete", "rid": self._rid(request), "kind": resource.info.kind,
             "namespace": resource.store_namespace, "name": resource.name,
@@ -460,7 +461,8 @@ class ApiServer:
 
     async def add_member(self, request: web.Request) -> web.Response:
         address = (await self._body(request)).get("address")
-        if not isinstance(address, str) or ":" not in address:
+        host, _, port = address.rpartition(":") if isinstance(address, str) else ("", "", "")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ApiError("BadRequest", "body must be {\"address\": \"HOST:RAFT_PORT\"}")
         await self._change_membership(self.store.addNodeToCluster, address, "add")
         return web.json_response({"address": address, "added": True}, status=201)

@@ -5,6 +5,7 @@ import json
 import signal
 import threading
 import time
+import urllib.error
 import urllib.request
 
 from conftest import TOKEN, pod
@@ -55,6 +56,25 @@ def test_errors_are_kubernetes_status_objects(masters):
     assert code == 404 and status["reason"] == "NotFound"
     code, status = masters.request(name, "DELETE", "/api/v1/namespaces/default")
     assert code == 403 and status["reason"] == "Forbidden"
+
+
+def test_malformed_requests_are_400_not_500(masters):
+    name = masters.followers()[0]
+    assert masters.request(name, "POST", PODS, pod("web"))[0] == 201
+    code, status = masters.request(name, "DELETE", f"{PODS}/web", {"preconditions": "7"})
+    assert code == 400 and "preconditions" in status["message"]
+    request = urllib.request.Request(masters.url(name) + PODS, data=b'{"kind": "\xff"}', method="POST")
+    request.add_header("Authorization", f"Bearer {TOKEN}")
+    request.add_header("Content-Type", "application/json; charset=utf-8")
+    try:
+        urllib.request.urlopen(request, timeout=20)
+    except urllib.error.HTTPError as error:
+        code, status = error.code, json.loads(error.read())
+    assert code == 400 and status["reason"] == "BadRequest"
+    for address in ("m9:raft", ":2380", "m9:99999"):
+        code, status = masters.request(name, "POST", "/raftkube/v1/cluster/members", {"address": address})
+        assert code == 400, (address, status)
+    assert masters.request(name, "GET", f"{PODS}/web")[0] == 200
 
 
 def test_requests_without_the_token_get_401(masters):
@@ -194,8 +214,10 @@ def test_generate_name_and_immutable_fields(masters):
     renamed = dict(created, spec={"containers": [{"name": "other", "image": "busybox"}]})
     code, status = masters.request(name, "PUT", path, renamed)
     assert code == 422 and status["reason"] == "Invalid"
+    assert created["metadata"]["generation"] == 1
     code, status = masters.request(name, "PATCH", path, {"spec": {"nodeName": "node1"}})
     assert code == 200 and status["spec"]["nodeName"] == "node1"
+    assert status["metadata"]["generation"] == 2
     code, status = masters.request(name, "PATCH", path, {"spec": {"nodeName": "node2"}})
     assert code == 422 and "nodeName" in status["message"]
 
