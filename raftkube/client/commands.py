@@ -21,6 +21,7 @@ from raftkube.client.manifests import load_manifests
 from raftkube.client.printing import format_objects, nothing_found, object_name
 from raftkube.errors import UserError
 from raftkube.state.objects import DEFAULT_NAMESPACE, KindInfo, kind_info, validate
+from raftkube.state.selectors import parse_selector
 
 inventory_option = click.option("-i", "--inventory", envvar="RAFTKUBE_INVENTORY",
                                  help="Inventory of the cluster (default: $RAFTKUBE_INVENTORY, the lab).")
@@ -66,17 +67,23 @@ def apply(source: str, recursive: bool, namespace: str | None, dry_run: bool, in
     _run(masters, work)
 
 
-def _place(manifest: dict, namespace: str | None) -> None:
-    """Give a manifest its namespace (from itself, -n, or the default); refuse a mismatch."""
+def _place(manifest: dict, namespace: str | None) -> KindInfo:
+    """Give a manifest its namespace (from itself, -n, or the default); refuse a mismatch
+    or a missing name (`apply -f` and `delete -f` address objects by name)."""
     info = kind_info(manifest["kind"])
-    meta = manifest.setdefault("metadata", {})
-    if not meta.get("name"):
-        raise UserError(f"{info.kind}: apply needs metadata.name (generateName is for creating only)")
+    if manifest.get("metadata") is None:
+        manifest["metadata"] = {}
+    meta = manifest["metadata"]
+    if not isinstance(meta, dict):
+        raise UserError(f"{info.kind}: metadata must be a mapping")
+    if not meta.get("name") or not isinstance(meta["name"], str):
+        raise UserError(f"{info.kind}: metadata.name is required (generateName is for creating only)")
     if info.namespaced:
         if namespace and meta.get("namespace") not in (None, namespace):
             raise UserError(f"{object_name(manifest)}: the manifest's namespace {meta['namespace']!r} "
                             f"does not match -n {namespace}")
         meta["namespace"] = meta.get("namespace") or namespace or DEFAULT_NAMESPACE
+    return info
 
 
 async def _apply_one(client: ApiClient, manifest: dict, dry_run: bool = False) -> str:
@@ -120,6 +127,7 @@ def get(kind: str, name: str | None, selector: str | None, namespace: str | None
     info = kind_info(kind)
     if name and all_namespaces:
         raise UserError("a NAME cannot be combined with -A")
+    parse_selector(selector)  # a typo is reported before any master is asked
     ns = None if all_namespaces or not info.namespaced else namespace or DEFAULT_NAMESPACE
     masters = find_masters(inventory)
 
@@ -175,10 +183,9 @@ def _delete_targets(kind, names, source, selector, namespace) -> list[tuple]:
             raise UserError("use either -f FILE or KIND NAME / KIND -l SELECTOR")
         targets = []
         for manifest in load_manifests(source):
-            info = kind_info(manifest["kind"])
-            meta = manifest.get("metadata") or {}
-            ns = (meta.get("namespace") or namespace or DEFAULT_NAMESPACE) if info.namespaced else None
-            targets.append((info, ns, meta["name"]))
+            info = _place(manifest, namespace)
+            meta = manifest["metadata"]
+            targets.append((info, meta["namespace"] if info.namespaced else None, meta["name"]))
         return targets
     if not kind:
         raise UserError("say what to delete: KIND NAME, KIND -l SELECTOR or -f FILE")
@@ -187,6 +194,7 @@ def _delete_targets(kind, names, source, selector, namespace) -> list[tuple]:
     if selector:
         if names:
             raise UserError("use either NAME or -l SELECTOR, not both")
+        parse_selector(selector)
         return [(info, ns)]
     if not names:
         raise UserError(f"delete {kind}: give a NAME, -l SELECTOR or -f FILE")

@@ -80,7 +80,11 @@ def test_apply_get_delete(masters):
 def test_user_mistakes_are_one_line_errors(masters):
     for args, stdin in [(("get", "gizmos"), None), (("get", "pods", "-l", "a in ("), None),
                         (("apply", "-f", "-"), "kind: Pod\nmetadata: {name: x}\nspec: {containers: []}\n"),
-                        (("apply", "-f", "/nonexistent.yaml"), None)]:
+                        (("apply", "-f", "/nonexistent.yaml"), None),
+                        (("apply", "-f", "-"), "kind: Pod\nmetadata: null\n"),
+                        (("apply", "-f", "-"), "kind: Pod\nmetadata: [x]\n"),
+                        (("delete", "-f", "-"), "kind: Pod\nmetadata: {namespace: default}\n"),
+                        (("delete", "pods", "-l", "a in ("), None)]:
         result = raftkube(masters, *args, stdin=stdin)
         assert result.returncode == 1, (args, result.stdout)
         assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1, result.stderr
