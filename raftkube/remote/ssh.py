@@ -82,8 +82,8 @@ def _record(path: Path, host: Host, key: paramiko.PKey) -> None:
     with _record_lock, open(path, "a+") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         recorded = load_known_hosts(path).lookup(name)
-        if recorded is not None and key.get_name() in recorded:
-            if recorded[key.get_name()] != key:
+        if recorded is not None:
+            if recorded.get(key.get_name()) != key:
                 raise _changed(host, key, path)
             return
         f.write(paramiko.hostkeys.HostKeyEntry([name], key).to_line())
@@ -185,10 +185,10 @@ def run(
     line = command_line(argv, env)
     try:
         result = conn.run(line, hide=True, warn=not check, in_stream=in_stream, timeout=timeout)
+    except (OSError, EOFError, paramiko.SSHException) as exc:
+        raise _failed(conn, argv, _reason(exc)) from None
     except UnexpectedExit as exc:
-        detail = (exc.result.stderr.strip() or exc.result.stdout.strip()).splitlines()
-        last = detail[-1] if detail else f"exit status {exc.result.exited}"
-        raise RemoteCommandFailed(f"{conn.host}: `{shlex.join(argv)}` failed: {last}") from None
+        raise _failed(conn, argv, _last_line(exc.result.stdout, exc.result.stderr, exc.result.exited)) from None
     except CommandTimedOut:
         raise RemoteCommandFailed(f"{conn.host}: `{shlex.join(argv)}` timed out after {timeout:g}s") from None
     return result
@@ -208,7 +208,10 @@ def feed(
     byte at a time, far too slow for wheels and image tarballs.
     """
     line = command_line(argv, env)
-    channel = conn.client.get_transport().open_session(timeout=timeout)
+    try:
+        channel = conn.client.get_transport().open_session(timeout=timeout)
+    except (OSError, EOFError, paramiko.SSHException) as exc:
+        raise _failed(conn, argv, _reason(exc)) from None
     try:
         channel.settimeout(timeout)
         channel.exec_command(line)
@@ -218,15 +221,23 @@ def feed(
         stdout = channel.makefile("rb").read().decode(errors="replace")
         stderr = channel.makefile_stderr("rb").read().decode(errors="replace")
         status = channel.recv_exit_status()
-    except (OSError, paramiko.SSHException) as exc:
-        raise RemoteCommandFailed(f"{conn.host}: `{shlex.join(argv)}` failed: {_reason(exc)}") from None
+    except (OSError, EOFError, paramiko.SSHException) as exc:
+        raise _failed(conn, argv, _reason(exc)) from None
     finally:
         channel.close()
     if status != 0:
-        detail = (stderr.strip() or stdout.strip()).splitlines()
-        last = detail[-1] if detail else f"exit status {status}"
-        raise RemoteCommandFailed(f"{conn.host}: `{shlex.join(argv)}` failed: {last}")
+        raise _failed(conn, argv, _last_line(stdout, stderr, status))
     return stdout
+
+
+def _failed(conn: fabric.Connection, argv: Sequence[str], detail: str) -> RemoteCommandFailed:
+    return RemoteCommandFailed(f"{conn.host}: `{shlex.join(argv)}` failed: {detail}")
+
+
+def _last_line(stdout: str, stderr: str, status: int) -> str:
+    """What a failed command said last (stderr first), or its exit status if it said nothing."""
+    detail = (stderr.strip() or stdout.strip()).splitlines()
+    return detail[-1] if detail else f"exit status {status}"
 
 
 def file_chunks(path: str | Path, size: int = 1 << 18) -> Iterable[bytes]:

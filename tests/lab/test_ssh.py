@@ -67,3 +67,28 @@ def test_remote_failure_is_a_user_error(inventory):
         assert result.stdout == "a b'c\n"
     finally:
         conn.close()
+
+
+def test_a_key_of_another_type_is_refused_even_when_accepting_new(inventory, tmp_path):
+    # The lab's sshd has only an ed25519 key: an ecdsa record makes it look like an impostor
+    # that lacks the recorded key and offers a new type instead; accept-new must not record it.
+    host = inventory.host("node1")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ecdsa", "-N", "", "-f", str(tmp_path / "other")], check=True)
+    recorded = f"{host.address} {' '.join((tmp_path / 'other.pub').read_text().split()[:2])}\n"
+    inventory.known_hosts_path.write_text(recorded)
+    for accept_new in (False, True):
+        with pytest.raises(ssh.HostKeyChanged, match="remove its line"):
+            ssh.connect(host, inventory.known_hosts_path, accept_new=accept_new)
+    assert inventory.known_hosts_path.read_text() == recorded
+
+
+def test_a_broken_connection_is_a_one_line_error(inventory):
+    conn = ssh.connect(inventory.host("node1"), inventory.known_hosts_path, accept_new=True)
+    try:
+        conn.client.get_transport().sock.close()  # as a network failure would
+        with pytest.raises(ssh.RemoteCommandFailed, match="`true` failed: "):
+            ssh.run(conn, ["true"])
+        with pytest.raises(ssh.RemoteCommandFailed, match="`cat` failed: "):
+            ssh.feed(conn, ["cat"], [b"data"])
+    finally:
+        conn.close()
