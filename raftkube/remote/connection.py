@@ -10,10 +10,8 @@ is not hammered.
 
 import itertools
 import logging
-import shlex
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -232,9 +230,8 @@ class HostConnection:
         transport.set_keepalive(10)
         remote = self._ship()
         channel = transport.open_session(timeout=self.connect_timeout)
-        # Only fixed words and inventory values go into the command line, quoted all the same.
         channel.exec_command(
-            shlex.join([self.host.python, remote, "--state-dir", STATE_DIR, "--docker-host", self.host.docker_host])
+            ssh.command_line([self.host.python, remote, "--state-dir", STATE_DIR, "--docker-host", self.host.docker_host])
         )
         client = HelperClient(channel.makefile("rb"), channel.sendall, name)
         stderr = _StderrLog(name, channel.makefile_stderr("rb"))
@@ -251,18 +248,10 @@ class HostConnection:
         """Upload the helper unless the host has it already; returns its path on the host."""
         zipapp = self._zipapp or helper_zipapp()
         remote = f"{HELPER_DIR}/{zipapp.name}"
-        sftp = self._conn.sftp()
-        try:
-            sftp.stat(remote)
+        if ssh.run(self._conn, ["test", "-f", remote], check=False, timeout=self.connect_timeout).exited == 0:
             return remote
-        except FileNotFoundError:
-            pass
-        _makedirs(sftp, HELPER_DIR)
-        tmp = f"{HELPER_DIR}/.{zipapp.name}.{uuid.uuid4().hex}.tmp"
-        sftp.put(str(zipapp.path), tmp)
-        sftp.chmod(tmp, 0o644)
-        # A concurrent leader may be shipping the same file; the rename makes either win whole.
-        sftp.posix_rename(tmp, remote)
+        # upload renames a whole file into place, so a concurrent leader shipping the same one is harmless.
+        ssh.upload(self._conn, remote, ssh.file_chunks(zipapp.path))
         log.info("%s: shipped helper %s", self.host.name, remote)
         return remote
 
@@ -276,19 +265,6 @@ class HostConnection:
             except Exception as exc:  # a half-dead transport may fail to close; it is gone either way
                 log.debug("%s: close failed: %s", self.host.name, exc)
             self._conn = None
-
-
-def _makedirs(sftp, path: str) -> None:
-    current = ""
-    for part in path.strip("/").split("/"):
-        current += "/" + part
-        try:
-            sftp.stat(current)
-        except FileNotFoundError:
-            try:
-                sftp.mkdir(current, 0o755)
-            except OSError:
-                sftp.stat(current)  # created meanwhile by someone else: fine; otherwise re-raise
 
 
 class _StderrLog:
