@@ -22,11 +22,16 @@ MASTER_PYTHON = (3, 11)  # raftkube itself (pyproject's requires-python)
 SYSCTL_FILE = "/etc/sysctl.d/90-raftkube.conf"
 
 # Runs on the host with its python3: fixed text, never built from inventory data; the
-# node flag, the sysctl file to keep forwarding on after a reboot ("" for none) and the
-# directories arrive as argv.
+# Python floor, the node flag, the sysctl file to keep forwarding on after a reboot ("" for
+# none) and the directories arrive as argv. A Python below the floor only reports its
+# version: a host setup refuses is left as it was.
 _FACTS_SCRIPT = r"""
 import json, os, platform, sys
-is_node, sysctl_file, dirs = sys.argv[1] == "node", sys.argv[2], sys.argv[3:]
+floor = tuple(int(part) for part in sys.argv[1].split("."))
+if sys.version_info[:2] < floor:
+    print(json.dumps({"python": list(sys.version_info[:3])}))
+    sys.exit(0)
+is_node, sysctl_file, dirs = sys.argv[2] == "node", sys.argv[3], sys.argv[4:]
 for path in dirs:
     os.makedirs(path, mode=0o755, exist_ok=True)
 forwarding = persisted = None
@@ -106,14 +111,18 @@ def gather_facts(conn: fabric.Connection, host: Host) -> HostFacts:
     role = "node" if host.is_node else "other"
     # Lab hosts share the machine's /etc: the lab sets forwarding in each namespace itself.
     sysctl_file = "" if "raftkube_lab" in host.vars else SYSCTL_FILE
+    floor = MASTER_PYTHON if host.is_master else MIN_PYTHON
+    argv = [host.python, "-c", _FACTS_SCRIPT, ".".join(map(str, floor)), role, sysctl_file, STATE_DIR, POD_DIR]
     try:
-        result = run(conn, [host.python, "-c", _FACTS_SCRIPT, role, sysctl_file, STATE_DIR, POD_DIR], timeout=30)
+        result = run(conn, argv, timeout=30)
     except RemoteCommandFailed as exc:
         raise HostNotReady(f"host {host.name}: cannot run {host.python} ({exc})") from None
-    facts = json.loads(result.stdout)
-    version = tuple(facts["python"])
-    floor = MASTER_PYTHON if host.is_master else MIN_PYTHON
-    if version < floor:
+    try:
+        facts = json.loads(result.stdout.strip().splitlines()[-1])
+        version = tuple(facts["python"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        raise HostNotReady(f"host {host.name}: {host.python} printed no facts: {result.stdout.strip()[-200:]!r}") from None
+    if version[:2] < floor:
         role = "a master" if host.is_master else "raftkube"
         raise HostNotReady(f"host {host.name}: {host.python} is {'.'.join(map(str, version))}, {role} needs "
                            f"{'.'.join(map(str, floor))}+ (set ansible_python_interpreter)")

@@ -1,11 +1,15 @@
 """What setup decides without touching a host: inventory checks, capacity, service manager."""
 
 import dataclasses
+import json
+import os
+import subprocess
+import sys
 
 import pytest
 
 from raftkube.errors import UserError
-from raftkube.remote.hostprep import HostFacts, capacity
+from raftkube.remote.hostprep import _FACTS_SCRIPT, HostFacts, capacity
 from raftkube.remote.inventory import load_inventory
 from raftkube.remote.setup_master import service_manager
 from raftkube.setup import setup_cluster
@@ -53,3 +57,17 @@ def test_service_manager(tmp_path):
     assert service_manager(inv.host("lab"), with_systemd) == "daemon"
     with pytest.raises(UserError, match="must be systemd or daemon"):
         service_manager(inv.host("bad"), FACTS)
+
+
+def test_facts_script_leaves_a_host_with_too_old_a_python_untouched(tmp_path):
+    # The script setup runs on each host, run here with this machine's python3.
+    dirs = [str(tmp_path / "state"), str(tmp_path / "state" / "pods")]
+    too_old = subprocess.run([sys.executable, "-c", _FACTS_SCRIPT, "99.0", "node", "", *dirs],
+                             capture_output=True, text=True, check=True)
+    assert json.loads(too_old.stdout) == {"python": list(sys.version_info[:3])}
+    assert not (tmp_path / "state").exists()
+    ok = subprocess.run([sys.executable, "-c", _FACTS_SCRIPT, "3.9", "other", "", *dirs],
+                        capture_output=True, text=True, check=True)
+    facts = json.loads(ok.stdout)
+    assert facts["cpu"] >= 1 and facts["memory"] > 0 and facts["forwarding_was_on"] is None
+    assert all(os.path.isdir(d) for d in dirs)
