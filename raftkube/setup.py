@@ -222,7 +222,7 @@ def _wait_for_leader(inventory: Inventory, token: str, prepared: dict[str, _Prep
         logs = []
         for m in [member] if member else inventory.masters:
             if m.name in prepared:
-                tail = master_log_tail(prepared[m.name].conn, prepared[m.name].facts, lines=1)
+                tail = master_log_tail(prepared[m.name].conn, m, prepared[m.name].facts, lines=1)
                 logs.append(f"{m.name}: {tail or '(no log)'}")
         what = f"{member.name} did not rejoin the cluster" if member else "the masters elected no leader"
         raise SetupFailed(f"{what} within {LEADER_TIMEOUT:.0f}s; last log lines: " + "; ".join(logs))

@@ -46,6 +46,8 @@ REMOTE_KNOWN_HOSTS = f"{REMOTE_INVENTORY}.known_hosts"
 SSH_DIR = f"{STATE_DIR}/ssh"
 UNIT_NAME = "raftkube-master.service"
 UNIT_PATH = f"/etc/systemd/system/{UNIT_NAME}"
+# Building dependency wheels may fetch from an index; a stalled one must not hang setup.
+PIP_TIMEOUT = 900
 
 # Fixed scripts: everything variable reaches them as argv or comes from the constants above.
 _RUNNING = f"""
@@ -123,7 +125,10 @@ class Wheelhouse:
     def _pip(self, args: list[str]) -> None:
         argv = [sys.executable, "-m", "pip", *args]
         log.info("building wheels: %s", shlex.join(argv))
-        done = subprocess.run(argv, capture_output=True, text=True)
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=PIP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise InstallError(f"`pip {' '.join(args[:1])}` building raftkube's wheels took over {PIP_TIMEOUT}s") from None
         if done.returncode != 0:
             tail = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:]
             raise InstallError(f"`pip {' '.join(args[:1])}` failed building raftkube's wheels: {' '.join(tail)}")
@@ -305,7 +310,7 @@ def _ensure_unit(conn: fabric.Connection, host: Host, digest: str, changed: bool
     return ("master restarted with the new configuration", True) if active else ("master started", False)
 
 
-def master_log_tail(conn: fabric.Connection, facts: HostFacts, lines: int = 5) -> str:
+def master_log_tail(conn: fabric.Connection, host: Host, facts: HostFacts, lines: int = 5) -> str:
     """The last lines the master wrote, to explain a master that does not come up."""
     if service_manager(host, facts) == "systemd":
         argv = ["journalctl", "-u", UNIT_NAME, "-n", str(lines), "--no-pager", "-o", "cat"]

@@ -13,8 +13,10 @@ from click.testing import CliRunner
 
 from raftkube.cli import main
 from raftkube.client.api import ApiClient
+from raftkube.remote import ssh
+from raftkube.remote.hostprep import gather_facts
 from raftkube.remote.inventory import load_inventory
-from raftkube.remote.setup_master import Wheelhouse
+from raftkube.remote.setup_master import LOG_FILE, Wheelhouse, master_log_tail
 from raftkube.setup import SetupFailed, setup_cluster
 
 pytestmark = pytest.mark.lab
@@ -82,6 +84,19 @@ def test_second_run_changes_nothing(lab, first_run, wheelhouse):
         assert f"{master}: raftkube 0.1.0 already installed" in text
         assert f"{master}: master already running" in text
     assert "node1: Node already registered" in text and "node2: Node already registered" in text
+
+
+def test_master_log_tail_shows_the_masters_last_lines(lab, first_run):
+    # What setup prints when no leader is elected: it must work without one.
+    inventory = load_inventory(lab.inventory_path)
+    master = inventory.host("master1")
+    conn = ssh.connect(master, inventory.known_hosts_path)
+    try:
+        tail = master_log_tail(conn, master, gather_facts(conn, master), lines=2)
+    finally:
+        conn.close()
+    expected = lab.exec("master1", ["tail", "-n", "2", LOG_FILE], capture_output=True, text=True, check=True)
+    assert tail == expected.stdout.strip()
 
 
 def test_changed_host_key_is_refused(lab, first_run, wheelhouse):
