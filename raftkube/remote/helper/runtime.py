@@ -427,5 +427,6 @@ def _timestamp(value: str | None) -> float | None:
         return None
     main, _, rest = value.partition(".")
     fraction = rest.rstrip("Z")[:6] if rest else "0"
-    stamp = datetime.datetime.fromisoformat(main).replace(tzinfo=datetime.timezone.utc)
+    # Whole seconds come without a fraction, so "Z" ends `main`: Python < 3.11 rejects it there.
+    stamp = datetime.datetime.fromisoformat(main.rstrip("Z")).replace(tzinfo=datetime.timezone.utc)
     return stamp.timestamp() + float(f"0.{fraction or '0'}")
