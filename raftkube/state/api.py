@@ -435,6 +435,8 @@ class ApiServer:
                     events = [(event_type, obj) for _, event_type, obj in changes if wanted(obj)]
                     continue
                 events = []
+                if request.transport is None or request.transport.is_closing():
+                    break  # the client went away; aiohttp does not cancel the handler
                 wait = WATCH_HEARTBEAT
                 if deadline is not None:
                     wait = min(wait, deadline - asyncio.get_running_loop().time())

@@ -268,4 +268,10 @@ class ClusterState:
         oldest = self.changes[0][0] if self.changes else self.revision + 1
         if revision + 1 < oldest:
             return None
-        return [change for change in self.changes if change[0] > revision]
+        newer = []
+        for change in reversed(self.changes):  # a watcher is usually near the end
+            if change[0] <= revision:
+                break
+            newer.append(change)
+        newer.reverse()
+        return newer

@@ -4,7 +4,10 @@ import asyncio
 import threading
 import time
 
+from aiohttp import web
+
 from conftest import free_port, pod
+from raftkube.state.api import ApiServer
 from raftkube.state.committer import Committer, NoQuorum
 from raftkube.state.store import Store, raft_conf
 
@@ -119,3 +122,39 @@ def test_concurrent_commands_share_one_raft_entry(tmp_path):
         assert store.raftCommitIndex - before <= 2  # 100 creates and a barrier: one or two entries
     finally:
         store.destroy()
+
+
+def test_a_watch_ends_when_its_client_goes_away(tmp_path):
+    store = single_node(tmp_path, free_port())
+
+    async def scenario() -> tuple[int, int, int]:
+        server = ApiServer(store, "secret", "m1")
+        runner = web.AppRunner(server.app())
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        await asyncio.wait_for(server._bootstrap, 10)  # creates the built-in namespaces, then ends
+        idle = len(asyncio.all_tasks())
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        # A selective watch that no change will match: it never writes, so only the
+        # closed connection can end it.
+        writer.write(b"GET /api/v1/namespaces/default/pods?watch=1&labelSelector=none%3Dmatch HTTP/1.1\r\n"
+                     b"Host: m1\r\nAuthorization: Bearer secret\r\n\r\n")
+        await reader.readuntil(b"\r\n\r\n")
+        watching = len(asyncio.all_tasks())
+        writer.close()
+        await writer.wait_closed()
+        await asyncio.sleep(0.2)
+        await server.committer.run(create("wake-the-watchers", 1))
+        deadline = time.monotonic() + 10
+        while len(asyncio.all_tasks()) > idle and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        after = len(asyncio.all_tasks())
+        await runner.cleanup()
+        return idle, watching, after
+
+    try:
+        idle, watching, after = asyncio.run(scenario())
+    finally:
+        store.destroy()
+    assert watching > idle and after == idle
