@@ -118,10 +118,12 @@ class ApiServer:
         self._ensured_namespaces: set[str] = set()
         self._revision_changed = asyncio.Event()
         self._listener = None
+        self._stopping = False
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._errors, self._authenticate], client_max_size=8 * 2**20)
         app.on_startup.append(self._on_startup)
+        app.on_shutdown.append(self._on_shutdown)
         app.on_cleanup.append(self._on_cleanup)
         for prefix in ("/api/{version}", "/apis/{group}/{version}"):
             app.router.add_route("*", prefix + "/namespaces/{namespace}/{plural}", self.collection)
@@ -145,6 +147,11 @@ class ApiServer:
         self._listener = on_applied
         self.store.add_listener(on_applied)
         self._bootstrap = asyncio.create_task(self._create_builtin_namespaces())
+
+    async def _on_shutdown(self, app: web.Application) -> None:
+        # aiohttp waits (60 s) for running handlers before it stops: end the watches now.
+        self._stopping = True
+        self._wake_watchers()
 
     async def _on_cleanup(self, app: web.Application) -> None:
         self._bootstrap.cancel()
@@ -435,8 +442,8 @@ class ApiServer:
                     events = [(event_type, obj) for _, event_type, obj in changes if wanted(obj)]
                     continue
                 events = []
-                if request.transport is None or request.transport.is_closing():
-                    break  # the client went away; aiohttp does not cancel the handler
+                if self._stopping or request.transport is None or request.transport.is_closing():
+                    break  # the master stops, or the client went away (aiohttp does not cancel the handler)
                 wait = WATCH_HEARTBEAT
                 if deadline is not None:
                     wait = min(wait, deadline - asyncio.get_running_loop().time())

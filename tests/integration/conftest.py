@@ -65,7 +65,12 @@ class MasterCluster:
         """Signal one master and wait for it; its exit code."""
         proc = self.procs.pop(name)
         proc.send_signal(sig)
-        return proc.wait(timeout=15)
+        try:
+            return proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # never leave a master running behind a failed test
+            proc.wait()
+            raise
 
     def stop_all(self) -> None:
         for name in list(self.procs):

@@ -164,7 +164,14 @@ def test_stopping_and_starting_every_master_keeps_everything(masters):
     leader = masters.leader()
     for i in range(30):
         assert masters.request(leader, "POST", PODS, pod(f"keep-{i}"))[0] == 201
+    # A client watching the leader does not hold up its stop.
+    watch = urllib.request.Request(masters.url(leader) + f"{PODS}?watch=1&resourceVersion=1")
+    watch.add_header("Authorization", f"Bearer {TOKEN}")
+    watching = urllib.request.urlopen(watch, timeout=30)
+    started = time.monotonic()
     assert masters.kill(leader, signal.SIGTERM) == 0  # a clean stop hands leadership over
+    assert time.monotonic() - started < 10
+    watching.close()
     assert masters.request(masters.leader(5), "POST", PODS, pod("while-one-is-down"))[0] == 201
     code, before = masters.request(masters.leader(), "GET", PODS)
     for name in list(masters.procs):
