@@ -200,9 +200,23 @@ def test_no_exception_escapes_on_malformed_commands(state, op):
         if command["op"] == "delete" or command["op"] == "create" or command["op"] == "update":
             command["object"] = command["object"] if field == "object" else pod("new")
         result = state.apply(command)
-        assert isinstance(result, dict) and "ok" in result
+        # Refused by the checks, not by `apply`'s last-resort InternalError net.
+        assert isinstance(result, dict) and result.get("reason") != "InternalError", (field, value, result)
     for command in GARBAGE:
-        assert state.apply(command)["ok"] is False
+        result = state.apply(command)
+        assert result["ok"] is False and result["reason"] == "BadRequest"
     for batch in GARBAGE:
-        assert isinstance(state.apply_batch(batch), list)
-    assert isinstance(pickle.loads(before), dict)
+        results = state.apply_batch(batch)
+        assert isinstance(results, list) and all(r.get("reason") != "InternalError" for r in results)
+    if op not in ("create", "update", "delete"):
+        assert pickle.dumps(state.objects) == before
+    assert pickle.loads(pickle.dumps(state)).objects == state.objects  # a snapshot still works
+
+
+def test_a_bug_in_a_command_is_an_error_value(state, monkeypatch):
+    def broken(self, command):
+        raise KeyError("bug")
+
+    monkeypatch.setitem(ClusterState._OPS, "create", broken)
+    result = create(state, pod("web"))
+    assert result == {"ok": False, "reason": "InternalError", "message": "command failed: KeyError"}
