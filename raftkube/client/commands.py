@@ -386,6 +386,8 @@ def _member_change(name: str, inventory: str | None) -> tuple[Masters, str]:
     """The other masters (the one changing may not answer) and NAME's Raft address."""
     masters = find_masters(inventory)
     host = masters.inventory.host(name)
+    if not host.is_master:
+        raise UserError(f"{name} is not in the [masters] group of {masters.inventory.path}")
     endpoints = [e for e, m in zip(masters.endpoints, masters.inventory.masters) if m.name != name]
     return Masters(masters.inventory, endpoints, masters.token), f"{host.address}:{host.raft_port}"
 

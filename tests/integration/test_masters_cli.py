@@ -125,6 +125,11 @@ def test_delete_by_selector_and_by_file(masters, tmp_path):
 
 
 def test_add_and_remove_a_master(masters, tmp_path):
+    with_node = tmp_path / "with-node.ini"
+    with_node.write_text(masters.inventory.read_text() + "[nodes]\nn1 ansible_host=127.0.0.1\n")
+    (tmp_path / "with-node.ini.token").write_text(masters.token)
+    refused = raftkube(masters, "cluster", "add-master", "n1", inventory=with_node)
+    assert refused.returncode == 1 and "not in the [masters] group" in refused.stderr
     four = masters.write_inventory(tmp_path / "four.ini", ["m1", "m2", "m3", "m4"])
     added = raftkube(masters, "cluster", "add-master", "m4", inventory=four)
     assert added.returncode == 0, added.stderr
