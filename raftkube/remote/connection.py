@@ -69,6 +69,8 @@ class HelperClient:
         self._reader, self._write = reader, write
         self._ids = itertools.count(protocol.HELLO_ID + 1)
         self._lock = threading.Lock()
+        # paramiko's sendall sends a request in packets; two threads' packets must not interleave.
+        self._write_lock = threading.Lock()
         self._pending: dict[int, Future] = {}
         self._hello: Future = Future()
         self._closed = threading.Event()
@@ -100,7 +102,8 @@ class HelperClient:
             self._pending.pop(rid, None)
             raise  # args that are not JSON: the caller's bug, not the host's
         try:
-            self._write(data)
+            with self._write_lock:
+                self._write(data)
         except (OSError, EOFError) as exc:
             self._pending.pop(rid, None)
             self._fail_all(f"write failed: {exc}")

@@ -1,12 +1,13 @@
 """The helper over real SSH on a lab node: shipped once, answers, fenced, gone on close."""
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
 
 from raftkube.remote import ssh
-from raftkube.remote.connection import ConnectionLost, HostConnection, RequestTimeout, StaleTermError
+from raftkube.remote.connection import ConnectionLost, HelperError, HostConnection, RequestTimeout, StaleTermError
 from raftkube.remote.inventory import load_inventory
 from raftkube.remote.zipapp import helper_zipapp
 
@@ -78,6 +79,10 @@ def test_closing_the_connection_leaves_no_helper_on_the_host(inventory, lab):
     pid = conn.helper_pid
     conn.close()
     assert _gone(pid)
+    # The host's cgroup lists the process until its last thread has exited and sshd has reaped it.
+    deadline = time.monotonic() + 10
+    while pid in lab.sandbox("node1").pids() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert pid not in lab.sandbox("node1").pids()
 
 
@@ -134,3 +139,18 @@ def test_a_partitioned_host_times_out_and_answers_again_after_healing(conn, lab)
         lab.heal("node1")
     # Same connection, same helper: TCP retransmits once the link is back.
     assert conn.call("ping", term=100, timeout=30)["pid"] == conn.helper_pid
+
+
+def test_large_requests_from_many_threads_arrive_whole(conn):
+    # Larger than one SSH packet (32 KiB): without one writer at a time, the pieces of two
+    # requests interleave on the channel and both arrive as garbage.
+    def call(i: int) -> str:
+        try:
+            conn.call("ping", {"delay": 0, "pad": str(i) * 100_000}, term=100, timeout=20)
+        except HelperError as exc:
+            return exc.kind
+        return "ok"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        kinds = list(pool.map(call, range(16)))
+    assert kinds == ["bad_request"] * 16  # ping takes no `pad`: each answered, none lost
