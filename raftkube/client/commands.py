@@ -127,6 +127,8 @@ def get(kind: str, name: str | None, selector: str | None, namespace: str | None
     info = kind_info(kind)
     if name and all_namespaces:
         raise UserError("a NAME cannot be combined with -A")
+    if name and selector:
+        raise UserError("a NAME cannot be combined with -l SELECTOR")
     parse_selector(selector)  # a typo is reported before any master is asked
     ns = None if all_namespaces or not info.namespaced else namespace or DEFAULT_NAMESPACE
     masters = find_masters(inventory)

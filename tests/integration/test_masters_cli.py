@@ -84,7 +84,8 @@ def test_user_mistakes_are_one_line_errors(masters):
                         (("apply", "-f", "-"), "kind: Pod\nmetadata: null\n"),
                         (("apply", "-f", "-"), "kind: Pod\nmetadata: [x]\n"),
                         (("delete", "-f", "-"), "kind: Pod\nmetadata: {namespace: default}\n"),
-                        (("delete", "pods", "-l", "a in ("), None)]:
+                        (("delete", "pods", "-l", "a in ("), None),
+                        (("get", "pod", "web", "-l", "app=web"), None)]:
         result = raftkube(masters, *args, stdin=stdin)
         assert result.returncode == 1, (args, result.stdout)
         assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1, result.stderr
