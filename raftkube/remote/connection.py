@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 HELPER_DIR = "/var/lib/raftkube/helper"
 STATE_DIR = "/var/lib/raftkube"
 HELLO_TIMEOUT = 20.0
+# The helper exits after IDLE_EXIT s without a line; a keepalive every KEEPALIVE s keeps it
+# while the leader lives, so one that vanished without closing leaves nothing behind.
+KEEPALIVE = 20.0
+IDLE_EXIT = 90.0
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 
@@ -64,8 +68,9 @@ class HelperClient:
     Independent of SSH so it can be driven over pipes to a local helper process.
     """
 
-    def __init__(self, reader: BinaryIO, write: Callable[[bytes], None], name: str):
+    def __init__(self, reader: BinaryIO, write: Callable[[bytes], None], name: str, keepalive: float | None = None):
         self.name = name
+        self._keepalive = keepalive
         self._reader, self._write = reader, write
         self._ids = itertools.count(protocol.HELLO_ID + 1)
         self._lock = threading.Lock()
@@ -79,6 +84,8 @@ class HelperClient:
     def start(self, timeout: float = HELLO_TIMEOUT) -> dict:
         """Start reading and wait for the helper's hello; returns it (pid, python version)."""
         self._thread.start()
+        if self._keepalive:
+            threading.Thread(target=self._keepalive_loop, name=f"helper-keepalive-{self.name}", daemon=True).start()
         try:
             return self._hello.result(timeout)
         except FutureTimeout:
@@ -119,6 +126,14 @@ class HelperClient:
 
     def close(self) -> None:
         self._fail_all("closed")
+
+    def _keepalive_loop(self) -> None:
+        while not self._closed.wait(self._keepalive):
+            try:
+                with self._write_lock:
+                    self._write(b"\n")
+            except (OSError, EOFError) as exc:
+                self._fail_all(f"keepalive failed: {exc}")
 
     def _read_loop(self) -> None:
         try:
@@ -234,9 +249,10 @@ class HostConnection:
         remote = self._ship()
         channel = transport.open_session(timeout=self.connect_timeout)
         channel.exec_command(
-            ssh.command_line([self.host.python, remote, "--state-dir", STATE_DIR, "--docker-host", self.host.docker_host])
+            ssh.command_line([self.host.python, remote, "--state-dir", STATE_DIR, "--docker-host", self.host.docker_host,
+                              "--idle-exit", f"{IDLE_EXIT:g}"])
         )
-        client = HelperClient(channel.makefile("rb"), channel.sendall, name)
+        client = HelperClient(channel.makefile("rb"), channel.sendall, name, keepalive=KEEPALIVE)
         stderr = _StderrLog(name, channel.makefile_stderr("rb"))
         try:
             self._hello = client.start()

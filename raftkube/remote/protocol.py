@@ -9,6 +9,7 @@ the answer is `{"id": int, "ok": true, "result": ...}` or
 `timeout` lets the helper drop a request that waited in its queue past the point where
 the leader stopped caring. The helper's first line is a hello (`id` 0) with its pid, its
 Python version and the highest term the host has seen, so the leader knows it started.
+An empty line is a keepalive from the leader: it gets no answer.
 """
 
 from __future__ import annotations

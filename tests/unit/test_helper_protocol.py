@@ -27,14 +27,14 @@ def zipapp(tmp_path_factory):
 class LocalHelper:
     """A helper process on this machine with pipes for stdin/stdout, like an exec channel."""
 
-    def __init__(self, zipapp, state_dir):
+    def __init__(self, zipapp, state_dir, *extra_args, keepalive=None):
         self.proc = subprocess.Popen(
-            [HOST_PYTHON, str(zipapp.path), "--state-dir", str(state_dir), "--docker-host", "unix:///nonexistent.sock"],
+            [HOST_PYTHON, str(zipapp.path), "--state-dir", str(state_dir), "--docker-host", "unix:///nonexistent.sock", *extra_args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd="/",
         )
-        self.client = HelperClient(self.proc.stdout, self._write, "local")
+        self.client = HelperClient(self.proc.stdout, self._write, "local", keepalive=keepalive)
         self.hello = self.client.start()
 
     def _write(self, data: bytes) -> None:
@@ -146,6 +146,25 @@ def test_helper_exits_on_stdin_eof_even_while_an_op_runs(helper):
     time.sleep(0.2)
     helper.proc.stdin.close()
     assert helper.proc.wait(5) == 0
+
+
+def test_helper_exits_when_the_leader_goes_silent(zipapp, tmp_path):
+    # stdin stays open, as when the leader's machine died without closing its connection.
+    h = LocalHelper(zipapp, tmp_path, "--idle-exit", "1")
+    try:
+        assert h.proc.wait(20) == 0
+    finally:
+        h.close()
+
+
+def test_keepalives_keep_an_idle_helper_running(zipapp, tmp_path):
+    h = LocalHelper(zipapp, tmp_path, "--idle-exit", "2", keepalive=0.2)
+    try:
+        time.sleep(5)
+        assert h.proc.poll() is None
+        assert h.client.call("ping", term=1)["pid"] == h.proc.pid
+    finally:
+        h.close()
 
 
 def _swallow(fn, *args, **kwargs):

@@ -34,11 +34,13 @@ class Server:
         self.ops, self.terms, self.out = ops, terms, out
         self._write_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="op")
+        self.last_heard = time.monotonic()  # any line counts, the leader's empty keepalives too
 
     def serve(self, inp: BinaryIO) -> None:
         hello = {"pid": os.getpid(), "python": sys.version.split()[0], "term": self.terms.highest()}
         self._send(protocol.Response(protocol.HELLO_ID, True, hello))
         for line in iter(inp.readline, b""):
+            self.last_heard = time.monotonic()
             if line.strip():
                 self._accept(line, time.monotonic())
         log.debug("stdin closed")
