@@ -148,14 +148,17 @@ class Store(SyncObj):
         """This replica's view: its state, leader, term, indexes and every member's match."""
         for _ in range(10):
             try:
-                # getStatus iterates pysyncobj's own dicts, which the tick thread may be changing.
+                # getStatus and otherNodes iterate pysyncobj's own dicts and sets, which the
+                # tick thread may be changing (a member joining or leaving).
                 raw = self.getStatus()
+                others = sorted(node.address for node in self.otherNodes)
                 break
             except RuntimeError:
                 continue
         else:
             raw = self.getStatus()
-        members = [self.selfNode.address] + sorted(node.address for node in self.otherNodes)
+            others = sorted(node.address for node in self.otherNodes)
+        members = [self.selfNode.address] + others
         state = {0: "follower", 1: "candidate", 2: "leader"}.get(raw["state"], str(raw["state"]))
         return {
             "self": self.selfNode.address,
