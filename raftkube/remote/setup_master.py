@@ -196,7 +196,10 @@ def master_config(inventory: Inventory, host: Host, token: str, wheel_digest: st
     key_files = {}
     files: dict[str, tuple[bytes, int]] = {}
     for path in sorted({h.key_file for h in inventory.hosts.values() if h.key_file}):
-        content = Path(path).read_bytes()
+        try:
+            content = Path(path).read_bytes()
+        except OSError as exc:
+            raise UserError(f"cannot read ssh key file {path} to copy to the masters: {exc.strerror}") from None
         remote = f"{SSH_DIR}/{hashlib.sha256(content).hexdigest()[:12]}-{Path(path).name}"
         key_files[path] = remote
         files[remote] = (content, 0o600)

@@ -11,7 +11,7 @@ import pytest
 from raftkube.errors import UserError
 from raftkube.remote.hostprep import _FACTS_SCRIPT, HostFacts, capacity
 from raftkube.remote.inventory import load_inventory
-from raftkube.remote.setup_master import service_manager
+from raftkube.remote.setup_master import master_config, service_manager
 from raftkube.setup import setup_cluster
 
 FACTS = HostFacts(python=(3, 11, 2), cpu=8, memory=16 * 2**30, systemd=False, forwarding_was_on=True, forwarding_was_persisted=True,
@@ -71,3 +71,11 @@ def test_facts_script_leaves_a_host_with_too_old_a_python_untouched(tmp_path):
     facts = json.loads(ok.stdout)
     assert facts["cpu"] >= 1 and facts["memory"] > 0 and facts["forwarding_was_on"] is None
     assert all(os.path.isdir(d) for d in dirs)
+
+
+def test_master_config_names_a_missing_key_file(tmp_path):
+    path = tmp_path / "hosts.ini"
+    path.write_text("[masters]\nm1\n[nodes]\nn1 ansible_ssh_private_key_file=keys/gone\n")
+    inv = load_inventory(path)
+    with pytest.raises(UserError, match=f"cannot read ssh key file {tmp_path}/keys/gone to copy to the masters"):
+        master_config(inv, inv.host("m1"), "token", "digest")
