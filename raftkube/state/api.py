@@ -361,6 +361,10 @@ class ApiServer:
             # stored object must never be written to.
             new["metadata"] = {**new["metadata"],
                                "resourceVersion": pinned or current["metadata"]["resourceVersion"]}
+            if new["metadata"].get("uid") not in (None, "", current["metadata"]["uid"]):
+                # Not worth a retry: the object was deleted and made again since the client read it.
+                raise ApiError("Conflict", f'{resource.info.plural} "{resource.name}" has another uid '
+                                           f'than {new["metadata"]["uid"]!r}: it was deleted and created again')
             obj = objects.validate_update(current, self._prepare(resource, new, resource.name))
             try:
                 return await self._commit({"op": "update", "rid": self._rid(request, f"/{attempt}"),
