@@ -31,7 +31,14 @@ from raftkube.remote import hostprep, ssh
 from raftkube.remote.hostprep import HostFacts
 from raftkube.remote.inventory import Host, Inventory, load_inventory
 from raftkube.remote.setup_images import SavedImage, load_image, saved_image
-from raftkube.remote.setup_master import Wheelhouse, ensure_master, install_raftkube, master_config, master_log_tail
+from raftkube.remote.setup_master import (
+    Wheelhouse,
+    chosen_service_manager,
+    ensure_master,
+    install_raftkube,
+    master_config,
+    master_log_tail,
+)
 from raftkube.state.quantity import parse_cpu, parse_memory
 from raftkube.state.token import read_token
 
@@ -131,6 +138,7 @@ def _check_inventory(inventory: Inventory) -> None:
                     raise UserError(f"host {host.name}: {key}: {exc}") from None
         if "raftkube_max_pods" in host.vars and not str(host.vars["raftkube_max_pods"]).isdigit():
             raise UserError(f"host {host.name}: raftkube_max_pods must be a whole number, got {host.vars['raftkube_max_pods']!r}")
+        chosen_service_manager(host)
 
 
 def _ensure_token(path: Path, progress: Progress) -> str:

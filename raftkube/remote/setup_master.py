@@ -260,10 +260,16 @@ def service_manager(host: Host, facts: HostFacts) -> str:
 
     Lab hosts (`raftkube_lab` set) share the machine's PID 1 and /etc: never systemd there.
     """
-    chosen = host.vars.get("raftkube_service_manager")
+    chosen = chosen_service_manager(host)
     if chosen is None:
         return "daemon" if "raftkube_lab" in host.vars or not facts.systemd else "systemd"
-    if chosen not in ("systemd", "daemon"):
+    return chosen
+
+
+def chosen_service_manager(host: Host) -> str | None:
+    """The inventory's `raftkube_service_manager`, checked; None leaves it to the host."""
+    chosen = host.vars.get("raftkube_service_manager")
+    if chosen is not None and chosen not in ("systemd", "daemon"):
         raise UserError(f"host {host.name}: raftkube_service_manager must be systemd or daemon, got {chosen!r}")
     return chosen
 

@@ -36,6 +36,7 @@ def test_capacity_is_read_from_the_host_unless_overridden(tmp_path):
         ("[nodes]\nn1 raftkube_cpu=lots\n", "host n1: raftkube_cpu: "),
         ("[nodes]\nn1 raftkube_memory=-1Gi\n", "host n1: raftkube_memory: "),
         ("[nodes]\nn1 raftkube_max_pods=1.5\n", "raftkube_max_pods must be a whole number"),
+        ("[masters]\nm1 raftkube_service_manager=init\n", "host m1: raftkube_service_manager must be systemd or daemon"),
     ],
 )
 def test_bad_inventories_are_refused_before_any_host_is_contacted(tmp_path, text, message):
