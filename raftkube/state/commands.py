@@ -67,6 +67,14 @@ def _object_key(obj) -> tuple[str, str, str]:
     kind = _text(obj.get("kind"), "object.kind")
     name = _text(meta.get("name"), "object.metadata.name")
     namespace = _text(meta.get("namespace", ""), "object.metadata.namespace", allow_empty=True)
+    info = KINDS.get(kind)
+    if info is None:
+        raise CommandError("BadRequest", f"unknown kind {kind!r}")
+    # A namespaced object without a namespace, or a Node filed under one, would be
+    # unreachable by its path or swept away with that namespace.
+    if info.namespaced != bool(namespace):
+        raise CommandError("BadRequest", f"{_describe(kind, name)}: metadata.namespace must be "
+                                         f"{'set' if info.namespaced else 'empty (cluster-scoped)'}")
     return kind, namespace, name
 
 

@@ -64,6 +64,14 @@ def test_create_in_missing_namespace_is_not_found(state):
     assert result["reason"] == "NotFound" and "nowhere" in result["message"]
 
 
+def test_objects_are_filed_by_their_kinds_scope(state):
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "namespace": "default"}}
+    for obj in (node, pod("web", ""), {**pod("web"), "kind": "Gizmo"}):
+        result = create(state, obj)
+        assert result["reason"] == "BadRequest", result
+    assert state.objects.keys() == {"Namespace"}
+
+
 def test_update_is_compare_and_swap(state):
     created = create(state, pod("web"))["object"]
     stale_version = created["metadata"]["resourceVersion"]
