@@ -107,6 +107,10 @@ def _yaml_documents(text: str, name: str) -> list[Any]:
 def _objects_in(document: Any, where: str) -> list[dict]:
     if not isinstance(document, dict):
         raise ManifestError(f"{where}: not a mapping (got {type(document).__name__})")
+    try:
+        json.dumps(document)  # what the API is sent: no YAML sets or binary
+    except (TypeError, ValueError) as error:
+        raise ManifestError(f"{where}: {error}") from None
     kind = document.get("kind")
     if not kind:
         raise ManifestError(f"{where}: no kind")

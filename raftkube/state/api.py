@@ -226,6 +226,13 @@ class ApiServer:
             raise ApiError("BadRequest", f"request body is not valid JSON/YAML: {exc}") from None
         if not isinstance(body, dict):
             raise ApiError("BadRequest", "request body must be an object")
+        try:
+            # YAML can hold dates, sets and bytes; stored (unknown fields inside `status`
+            # are kept) they would break every later answer that includes the object.
+            json.dumps(body)
+        except (TypeError, ValueError) as exc:
+            raise ApiError("BadRequest", f"request body holds a value JSON cannot: {exc} "
+                                         "(quote dates and times)") from None
         return body
 
     async def _read(self, request: web.Request, reader):

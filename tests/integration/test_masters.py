@@ -58,19 +58,30 @@ def test_errors_are_kubernetes_status_objects(masters):
     assert code == 403 and status["reason"] == "Forbidden"
 
 
+def raw_post(masters, name: str, data: bytes, content_type: str) -> tuple[int, dict]:
+    """POST bytes as they are (`masters.request` sends JSON it encodes itself)."""
+    request = urllib.request.Request(masters.url(name) + PODS, data=data, method="POST")
+    request.add_header("Authorization", f"Bearer {TOKEN}")
+    request.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
 def test_malformed_requests_are_400_not_500(masters):
     name = masters.followers()[0]
     assert masters.request(name, "POST", PODS, pod("web"))[0] == 201
     code, status = masters.request(name, "DELETE", f"{PODS}/web", {"preconditions": "7"})
     assert code == 400 and "preconditions" in status["message"]
-    request = urllib.request.Request(masters.url(name) + PODS, data=b'{"kind": "\xff"}', method="POST")
-    request.add_header("Authorization", f"Bearer {TOKEN}")
-    request.add_header("Content-Type", "application/json; charset=utf-8")
-    try:
-        urllib.request.urlopen(request, timeout=20)
-    except urllib.error.HTTPError as error:
-        code, status = error.code, json.loads(error.read())
+    code, status = raw_post(masters, name, b'{"kind": "\xff"}', "application/json; charset=utf-8")
     assert code == 400 and status["reason"] == "BadRequest"
+    yaml_body = (b"apiVersion: v1\nkind: Pod\nmetadata: {name: dated}\n"
+                 b"spec: {containers: [{name: c, image: busybox}]}\nstatus: {seen: 2026-01-01}\n")
+    code, status = raw_post(masters, name, yaml_body, "application/yaml")
+    assert code == 400 and "JSON cannot" in status["message"]
+    assert masters.request(name, "GET", PODS)[0] == 200
     for address in ("m9:raft", ":2380", "m9:99999"):
         code, status = masters.request(name, "POST", "/raftkube/v1/cluster/members", {"address": address})
         assert code == 400, (address, status)

@@ -146,3 +146,10 @@ def test_unsafe_tags_are_refused(tmp_path):
     source = write(tmp_path / "evil.yaml", "kind: !!python/object/apply:os.system ['true']\n")
     with pytest.raises(ManifestError, match=r"evil.yaml:1: could not determine a constructor"):
         load_manifests(source)
+
+
+def test_values_json_cannot_hold_are_refused(tmp_path):
+    path = tmp_path / "set.yaml"
+    path.write_text("kind: Pod\nmetadata: {name: x}\nstatus: {seen: !!set {a, b}}\n")
+    with pytest.raises(ManifestError, match=r"set\.yaml: document 1: .*set"):
+        load_manifests(str(path))
