@@ -229,7 +229,7 @@ class ApiServer:
         try:
             # YAML can hold dates, sets and bytes; stored (unknown fields inside `status`
             # are kept) they would break every later answer that includes the object.
-            json.dumps(body)
+            json.dumps(body, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise ApiError("BadRequest", f"request body holds a value JSON cannot: {exc} "
                                          "(quote dates and times)") from None
