@@ -480,15 +480,12 @@ class ApiServer:
         return web.json_response(status)
 
     async def add_member(self, request: web.Request) -> web.Response:
-        address = (await self._body(request)).get("address")
-        host, _, port = address.rpartition(":") if isinstance(address, str) else ("", "", "")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ApiError("BadRequest", "body must be {\"address\": \"HOST:RAFT_PORT\"}")
+        address = _member_address((await self._body(request)).get("address"))
         await self._change_membership(self.store.addNodeToCluster, address, "add")
         return web.json_response({"address": address, "added": True}, status=201)
 
     async def remove_member(self, request: web.Request) -> web.Response:
-        address = request.match_info["address"]
+        address = _member_address(request.match_info["address"])
         if address == self.store.selfNode.address:
             raise ApiError("BadRequest", "a master cannot remove itself; ask another master")
         await self._change_membership(self.store.removeNodeFromCluster, address, "remove")
@@ -515,6 +512,14 @@ class ApiServer:
         if failure != 0:
             raise ApiError("Conflict", f"could not {verb} member {address}: the cluster refused "
                                        "(another membership change in progress, or already done)")
+
+
+def _member_address(address) -> str:
+    """A Raft member's "HOST:PORT", checked here: pysyncobj raises on a malformed one."""
+    host, _, port = address.rpartition(":") if isinstance(address, str) else ("", "", "")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ApiError("BadRequest", f"member address {address!r} is not HOST:RAFT_PORT")
+    return address
 
 
 def _selected(obj: dict, selector: Selector) -> bool:

@@ -88,6 +88,8 @@ def test_malformed_requests_are_400_not_500(masters):
     for address in ("m9:raft", ":2380", "m9:99999"):
         code, status = masters.request(name, "POST", "/raftkube/v1/cluster/members", {"address": address})
         assert code == 400, (address, status)
+    code, status = masters.request(name, "DELETE", "/raftkube/v1/cluster/members/m9")
+    assert code == 400 and "HOST:RAFT_PORT" in status["message"]
     code, status = masters.request(name, "PATCH", f"{PODS}/web", {"metadata": {"uid": "someone-else"}})
     assert code == 409 and "another uid" in status["message"]
     assert masters.request(name, "GET", f"{PODS}/web")[0] == 200
