@@ -26,10 +26,11 @@ DEPENDENCIES = ("pyroute2", "docker", "requests", "urllib3", "idna", "charset_no
 
 # raftkube's own package __init__ files may grow imports the host cannot satisfy, so the
 # zipapp gets empty ones; only the helper package and a few pure-stdlib modules (the
-# protocol, and quantity parsing so hosts read resources exactly as the masters validate
-# them) are shipped as they are.
+# protocol, and name and quantity rules so hosts read pods exactly as the masters
+# validate them) are shipped as they are.
 _EMPTY_INITS = ("raftkube/__init__.py", "raftkube/remote/__init__.py", "raftkube/state/__init__.py")
-_OWN_MODULES = ("raftkube/remote/protocol.py", "raftkube/state/quantity.py", "raftkube/errors.py")
+_OWN_MODULES = ("raftkube/remote/protocol.py", "raftkube/state/names.py", "raftkube/state/quantity.py",
+                "raftkube/errors.py")
 _MAIN = b"from raftkube.remote.helper.__main__ import main\n\nmain()\n"
 # Fixed timestamps and modes: the same sources must give the same bytes, hence the same hash.
 _EPOCH = (1980, 1, 1, 0, 0, 0)

@@ -5,6 +5,8 @@ Kubernetes' `apimachinery/pkg/util/validation`, so callers can prefix a field pa
 collect every problem instead of stopping at the first.
 """
 
+from __future__ import annotations  # shipped to hosts in the helper, whose python may be older
+
 import re
 import secrets
 

@@ -8,14 +8,16 @@ import pytest
 
 import raftkube.errors
 import raftkube.remote.protocol
+import raftkube.state.names
 import raftkube.state.quantity
 from raftkube.remote.zipapp import DEPENDENCIES
 
 HELPER_DIR = Path(raftkube.remote.protocol.__file__).parent / "helper"
-SHIPPED_OWN = [Path(raftkube.remote.protocol.__file__), Path(raftkube.state.quantity.__file__),
-               Path(raftkube.errors.__file__)]
+SHIPPED_OWN = [Path(raftkube.remote.protocol.__file__), Path(raftkube.state.names.__file__),
+               Path(raftkube.state.quantity.__file__), Path(raftkube.errors.__file__)]
 HOST_SIDE = [*sorted(HELPER_DIR.glob("*.py")), *SHIPPED_OWN]
-ALLOWED_OWN = ("raftkube.remote.helper", "raftkube.remote.protocol", "raftkube.state.quantity", "raftkube.errors")
+ALLOWED_OWN = ("raftkube.remote.helper", "raftkube.remote.protocol", "raftkube.state.names",
+               "raftkube.state.quantity", "raftkube.errors")
 
 
 def imported_modules(path: Path) -> set[str]:

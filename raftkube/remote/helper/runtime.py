@@ -37,6 +37,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from raftkube.state.names import dns1123_subdomain
 from raftkube.state.quantity import QuantityError, parse_cpu, parse_memory
 from raftkube.remote.helper.errors import BadRequest, NotFound, OpError
 
@@ -55,7 +56,10 @@ PAUSE_COMMAND = ["sleep", "2147483647"]
 
 # uids and names end up in paths and container names: only what Kubernetes allows.
 _UID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+def _valid_name(value) -> bool:
+    return isinstance(value, str) and not dns1123_subdomain(value)
 
 
 class PodRuntime:
@@ -279,9 +283,9 @@ def _plan(pod: dict, pods_dir: Path) -> _Plan:
     meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
     uid, namespace, name = meta.get("uid"), meta.get("namespace", "default"), meta.get("name")
     _check_uid(uid)
-    for field, value in (("metadata.name", name), ("metadata.namespace", namespace)):
-        if not isinstance(value, str) or not _NAME.match(value):
-            raise BadRequest(f"pod {field} {value!r} is not a valid name")
+    for path, value in (("metadata.name", name), ("metadata.namespace", namespace)):
+        if not _valid_name(value):
+            raise BadRequest(f"pod {path} {value!r} is not a valid name")
     containers = spec.get("containers")
     if not isinstance(containers, list) or not containers:
         raise BadRequest("pod spec.containers must be a non-empty list")
@@ -312,7 +316,7 @@ def _plan(pod: dict, pods_dir: Path) -> _Plan:
 def _app(container: dict, index: int, binds: dict[str, str], pod_labels: dict, pause_name: str) -> dict:
     where = f"spec.containers[{index}]"
     name, image = container.get("name"), container.get("image")
-    if not isinstance(name, str) or not _NAME.match(name) or name == PAUSE:
+    if not _valid_name(name) or name == PAUSE:
         raise BadRequest(f"{where}.name {name!r} is not a valid container name")
     if not isinstance(image, str) or not image:
         raise BadRequest(f"{where}.image is required")
@@ -382,7 +386,7 @@ def _volumes(volumes: list[dict], pod_dir: Path) -> tuple[dict[str, str], list[P
     binds, directories = {}, []
     for index, volume in enumerate(volumes):
         name = volume.get("name")
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not _valid_name(name):
             raise BadRequest(f"spec.volumes[{index}].name {name!r} is not a valid name")
         if "emptyDir" in volume:
             if (volume["emptyDir"] or {}).get("medium"):
