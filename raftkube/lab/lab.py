@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import shutil
 import socket
 import subprocess
@@ -68,7 +67,6 @@ class Lab:
         self.name = name
         self.dir = LAB_ROOT / name
         self.inventory_path = self.dir / "inventory.ini"
-        self.token_path = self.dir / "inventory.ini.token"
         self.key_path = self.dir / "id_ed25519"
         self.bridge = f"rk-{name}"
 
@@ -114,8 +112,6 @@ class Lab:
 
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"raftkube-lab-{self.name}",
                         "-f", str(self.key_path)], check=True)
-        self.token_path.write_text(secrets.token_hex(32) + "\n")
-        self.token_path.chmod(0o600)
         network.create_bridge(self.bridge, f"{subnet}.1", 24)
         for host in hosts:
             self._create_host(host)
