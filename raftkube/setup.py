@@ -9,6 +9,7 @@ check-then-ensure, so running setup again changes nothing and says so.
 
 import asyncio
 import importlib.metadata
+import ipaddress
 import os
 import re
 import secrets
@@ -39,6 +40,7 @@ from raftkube.remote.setup_master import (
     master_config,
     master_log_tail,
 )
+from raftkube.state.allocation import CLUSTER_CIDR, CLUSTER_CIDR_ANNOTATION
 from raftkube.state.quantity import parse_cpu, parse_memory
 from raftkube.state.token import read_token
 
@@ -139,6 +141,14 @@ def _check_inventory(inventory: Inventory) -> None:
         if "raftkube_max_pods" in host.vars and not str(host.vars["raftkube_max_pods"]).isdigit():
             raise UserError(f"host {host.name}: raftkube_max_pods must be a whole number, got {host.vars['raftkube_max_pods']!r}")
         chosen_service_manager(host)
+        cidr = host.vars.get("raftkube_cluster_cidr")
+        if cidr is not None:
+            try:
+                if ipaddress.IPv4Network(cidr).prefixlen > 24:
+                    raise ValueError
+            except ValueError:
+                raise UserError(f"host {host.name}: raftkube_cluster_cidr must be an IPv4 network of /24 or larger "
+                                f"(one /24 per node), got {cidr!r}") from None
 
 
 def _ensure_token(path: Path, progress: Progress) -> str:
@@ -266,7 +276,12 @@ def _node_object(p: _Prepared) -> dict:
     return {
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {"name": p.host.name, "labels": {"kubernetes.io/hostname": p.host.name}},
+        "metadata": {
+            "name": p.host.name,
+            "labels": {"kubernetes.io/hostname": p.host.name},
+            # The state machine carves the node's pod CIDR out of this range.
+            "annotations": {CLUSTER_CIDR_ANNOTATION: p.host.vars.get("raftkube_cluster_cidr") or CLUSTER_CIDR},
+        },
         "status": {
             "capacity": resources,
             "allocatable": dict(resources),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import logging
 
+from raftkube.state import allocation
 from raftkube.state.objects import KINDS
 
 logger = logging.getLogger(__name__)
@@ -161,6 +162,7 @@ class ClusterState:
             raise CommandError("AlreadyExists", f"{_describe(kind, name)} already exists")
         if namespace and self._find(NAMESPACE_KIND, "", namespace) is None:
             raise CommandError("NotFound", f'namespace "{namespace}" not found')
+        obj = self._with_addresses(kind, None, obj)
         stored = dict(obj)
         stored["metadata"] = {**obj["metadata"], "uid": uid, "creationTimestamp": now, "generation": 1}
         return ok(self._store("ADDED", kind, namespace, name, stored))
@@ -175,6 +177,7 @@ class ClusterState:
             raise CommandError("NotFound", f"{_describe(kind, name)} not found")
         self._check_preconditions(current, obj["metadata"].get("resourceVersion"),
                                   obj["metadata"].get("uid"), kind, name)
+        obj = self._with_addresses(kind, current, obj)
         stored = dict(obj)
         stored["metadata"] = {
             **obj["metadata"],
@@ -221,6 +224,13 @@ class ClusterState:
         return ok(dict(self.lease))
 
     _OPS = {"create": _op_create, "update": _op_update, "delete": _op_delete, "lease": _op_lease}
+
+    def _with_addresses(self, kind: str, current: dict | None, obj: dict) -> dict:
+        """Pod IPs, pod CIDRs, ClusterIPs and NodePorts, chosen as the object is stored."""
+        try:
+            return allocation.complete(self.list, self._find, kind, current, obj)
+        except allocation.AllocationError as exc:
+            raise CommandError(exc.reason, exc.message) from None
 
     @staticmethod
     def _check_preconditions(current: dict, resource_version, uid, kind: str, name: str) -> None:

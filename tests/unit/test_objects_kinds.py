@@ -131,7 +131,12 @@ def test_service_without_selector_is_fine():
     [
         ({"clusterIP": "10.96.0.300"}, 'spec.clusterIP: invalid value "10.96.0.300": must be a valid IPv4 address'),
         ({"clusterIP": "fd00::1"}, "must be a valid IPv4 address"),
-        ({"type": "LoadBalancer"}, 'spec.type: unsupported value "LoadBalancer": supported values: "ClusterIP"'),
+        ({"type": "LoadBalancer"}, 'spec.type: unsupported value "LoadBalancer": raftkube has no load balancer; use "NodePort"'),
+        ({"type": "ExternalName"}, 'spec.type: unsupported value "ExternalName": supported values: "ClusterIP", "NodePort"'),
+        ({"externalTrafficPolicy": "Local"}, "spec.externalTrafficPolicy: not supported by raftkube"),
+        ({"externalIPs": ["192.0.2.1"]}, "spec.externalIPs: not supported by raftkube"),
+        ({"type": "NodePort", "ports": [{"port": 80, "nodePort": 80}]}, "spec.ports[0].nodePort: must be between 30000 and 32767"),
+        ({"type": "NodePort", "clusterIP": "None"}, 'spec.clusterIP: may not be "None" when type is "NodePort"'),
         ({"sessionAffinity": "ClientIP"}, 'spec.sessionAffinity: unsupported value "ClientIP"'),
         ({"ports": [{"port": 0}]}, "spec.ports[0].port: must be between 1 and 65535, inclusive"),
         ({"ports": [{"targetPort": 80}]}, "spec.ports[0].port: required value"),
@@ -139,7 +144,7 @@ def test_service_without_selector_is_fine():
         ({"ports": [{"port": 80, "targetPort": "HTTP"}]}, 'spec.ports[0].targetPort: invalid value "HTTP"'),
         ({"ports": [{"port": 80, "targetPort": 8.5}]}, "spec.ports[0].targetPort: must be an integer or a string"),
         ({"ports": [{"port": 80, "protocol": "ICMP"}]}, 'spec.ports[0].protocol: unsupported value "ICMP"'),
-        ({"ports": [{"port": 80, "nodePort": 30080}]}, "spec.ports[0].nodePort: unknown field"),
+        ({"ports": [{"port": 80, "nodePort": 30080}]}, 'spec.ports[0].nodePort: forbidden: may only be set when type is "NodePort"'),
         ({"ports": [{"port": 80, "name": "Web"}]}, 'spec.ports[0].name: invalid value "Web"'),
         ({"selector": {"bad key": "x"}}, 'spec.selector: invalid key "bad key"'),
     ],
@@ -357,7 +362,7 @@ def test_rc_with_a_bad_restart_policy_is_reported_once():
 
 
 def test_service_reports_every_problem_at_once():
-    message = problems(service(type="NodePort", ports=[{"port": 80, "name": "a"}, {"port": 80, "name": "a", "protocol": "XX"}]))
-    assert 'spec.type: unsupported value "NodePort"' in message
+    message = problems(service(type="Weird", ports=[{"port": 80, "name": "a"}, {"port": 80, "name": "a", "protocol": "XX"}]))
+    assert 'spec.type: unsupported value "Weird"' in message
     assert 'spec.ports[1].protocol: unsupported value "XX"' in message
     assert 'spec.ports[1].name: duplicate value "a"' in message

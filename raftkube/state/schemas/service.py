@@ -18,6 +18,7 @@ from raftkube.state.schemas.fields import (
     Str,
     dicts_in,
     duplicates,
+    in_range,
     ipv4,
     name_rule,
     one_of,
@@ -40,11 +41,28 @@ def _target_port(value: int | str) -> None:
         name_rule(names.port_name)(value)
 
 
+def _unsupported(why: str):
+    def check(value: Any) -> None:
+        raise ValidationError(f"not supported by raftkube: {why}")
+
+    return check
+
+
+def _service_type(value: str) -> None:
+    if value == "LoadBalancer":
+        raise ValidationError('unsupported value "LoadBalancer": raftkube has no load balancer; use "NodePort"')
+    one_of("ClusterIP", "NodePort")(value)
+
+
+NODE_PORTS = in_range(30000, 32767)
+
+
 class ServicePort(Object):
     name = Str(validate=name_rule(names.dns1123_label))
     protocol = Str(load_default="TCP", validate=PROTOCOL)
     port = Int(required=True, validate=PORT)
     targetPort = IntOrString(validate=_target_port)
+    nodePort = Int(validate=NODE_PORTS)
 
     @post_load
     def _target_defaults_to_port(self, data: dict, **kwargs: Any) -> dict:
@@ -56,8 +74,13 @@ class ServiceSpec(Object):
     selector = Labels()
     ports = List(Nested(ServicePort))
     clusterIP = Str(validate=_cluster_ip)
-    type = Str(load_default="ClusterIP", validate=one_of("ClusterIP"))
+    type = Str(load_default="ClusterIP", validate=_service_type)
     sessionAffinity = Str(load_default="None", validate=one_of("None"))
+    # Named so that a manifest using them gets a reason, not just "unknown field".
+    externalTrafficPolicy = Str(validate=_unsupported(
+        "NodePort traffic is always spread over every endpoint in the cluster (Cluster)"))
+    externalIPs = List(Str(), validate=_unsupported("there is no external address routing; use a NodePort"))
+    loadBalancerIP = Str(validate=_unsupported("there is no load balancer; use type NodePort"))
 
     @validates_schema(pass_original=True, skip_on_field_errors=False)
     def _ports_consistent(self, data: dict, original: Any, **kwargs: Any) -> None:
@@ -67,6 +90,16 @@ class ServiceSpec(Object):
         ports = dicts_in(original.get("ports"))
         if not original.get("ports") and original.get("clusterIP") != HEADLESS:
             errors["ports"] = ["required value"]
+        service_type = original.get("type", "ClusterIP")
+        if service_type == "NodePort" and original.get("clusterIP") == HEADLESS:
+            errors["clusterIP"] = ['may not be "None" when type is "NodePort"']
+        if service_type != "NodePort":
+            for index, port in ports:
+                if port.get("nodePort"):
+                    errors[f"ports[{index}].nodePort"] = ['forbidden: may only be set when type is "NodePort"']
+        node_ports = [(f"ports[{i}].nodePort", p["nodePort"]) for i, p in ports if p.get("nodePort")]
+        for path, number in duplicates(node_ports):
+            errors[path] = [f'duplicate value "{number}"']
         if len(ports) > 1:
             for index, port in ports:
                 if not port.get("name"):
