@@ -10,7 +10,8 @@ from aiohttp import web
 from pysyncobj import SyncObjException
 
 from raftkube.errors import UserError
-from raftkube.remote.inventory import load_inventory
+from raftkube.loops.runner import Loops
+from raftkube.remote.inventory import Inventory, load_inventory
 from raftkube.state.api import ApiServer
 from raftkube.state.store import Store, raft_conf
 from raftkube.state.token import read_token
@@ -36,11 +37,11 @@ def master(inventory: str, name: str, data_dir: str, token_file: str | None) -> 
     token = read_token(token_file or inv.token_path)
     peers = [f"{m.address}:{m.raft_port}" for m in inv.masters]
     asyncio.run(_serve(name, f"{host.address}:{host.raft_port}", peers, Path(data_dir), token,
-                       host.address, host.api_port))
+                       host.address, host.api_port, inv))
 
 
 async def _serve(name: str, raft_address: str, peers: list[str], data_dir: Path, token: str,
-                 api_host: str, api_port: int) -> None:
+                 api_host: str, api_port: int, inventory: Inventory | None = None) -> None:
     """Serve until SIGTERM/SIGINT, then hand leadership over and stop Raft cleanly."""
     try:
         conf = raft_conf(token, data_dir)
@@ -52,7 +53,10 @@ async def _serve(name: str, raft_address: str, peers: list[str], data_dir: Path,
     except SyncObjException:
         store.destroy()
         raise UserError(f"cannot serve Raft on {raft_address}: the port is taken or the address is not local") from None
-    runner = web.AppRunner(ApiServer(store, token, name).app(), access_log=None)
+    loops = Loops(store, name, inventory)
+    api = ApiServer(store, token, name)
+    api.node_access = loops.node_access
+    runner = web.AppRunner(api.app(), access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, api_host, api_port).start()
@@ -60,11 +64,14 @@ async def _serve(name: str, raft_address: str, peers: list[str], data_dir: Path,
         store.destroy()
         raise UserError(f"cannot serve the API on {api_host}:{api_port}: {exc.strerror}") from None
     logger.warning("master %s: API on %s:%d, Raft on %s", name, api_host, api_port, raft_address)
+    loops_task = asyncio.create_task(loops.run(), name="loops")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    loops_task.cancel()
+    await asyncio.gather(loops_task, return_exceptions=True)
     if store.is_leader:
         # Best effort: the followers then elect at once instead of after a timeout.
         store.transferLeadership()

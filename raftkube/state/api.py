@@ -119,6 +119,9 @@ class ApiServer:
         self._revision_changed = asyncio.Event()
         self._listener = None
         self._stopping = False
+        # Set by the master: helper ops on a node through the leader's host pool
+        # (`raftkube.loops.runner.NodeAccess`), for pods/log and pods/exec.
+        self.node_access = None
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._errors, self._authenticate], client_max_size=8 * 2**20)

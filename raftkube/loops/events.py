@@ -1,0 +1,153 @@
+"""Events: what happened to an object, aggregated so repeats cost no write storm.
+
+`EventRecorder.record(obj, reason, message)` only counts in memory. A flush every
+FLUSH_PERIOD writes an Event for a new (object, reason, message) at once and then at
+most every MIN_WRITE_INTERVAL with the count and lastTimestamp, as Kubernetes'
+aggregation does. Events expire after `raftkube_event_ttl` (1 h) and the oldest go
+first beyond `raftkube_max_events`. A new leader picks up the counts from the stored
+Events, so repeats keep aggregating across failovers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from raftkube.loops.controller import Controller, LoopContext, parse_time, rfc3339
+
+logger = logging.getLogger(__name__)
+
+FLUSH_PERIOD = 0.5
+MIN_WRITE_INTERVAL = 3.0
+EXPIRE_PERIOD = 60.0
+COMPONENTS = {"Scheduled": "default-scheduler", "FailedScheduling": "default-scheduler",
+              "SuccessfulCreate": "replication-controller", "SuccessfulDelete": "replication-controller",
+              "NodeNotReady": "node-controller", "NodeReady": "node-controller"}
+
+
+@dataclass
+class _Pending:
+    involved: dict
+    namespace: str
+    reason: str
+    message: str
+    type: str
+    count: int = 0
+    first: str = ""
+    last: str = ""
+    name: str | None = None          # the stored Event's name once written
+    written: int = 0                 # the count last written
+    written_at: float = float("-inf")
+    touched: float = field(default_factory=time.monotonic)
+
+
+def _reference(obj: dict) -> dict:
+    meta = obj["metadata"]
+    ref = {"kind": obj.get("kind"), "name": meta["name"], "apiVersion": obj.get("apiVersion", "v1")}
+    for key in ("namespace", "uid", "resourceVersion"):
+        if meta.get(key):
+            ref[key] = meta[key]
+    return ref
+
+
+class EventRecorder(Controller):
+    name = "events"
+
+    def __init__(self, ctx: LoopContext):
+        super().__init__(ctx)
+        self._entries: dict[tuple, _Pending] = {}
+        self._dirty: set[tuple] = set()
+        self._host = ctx.holder
+
+    def setup(self) -> None:
+        for event in self.cache.list("Event"):
+            involved = event.get("involvedObject") or {}
+            key = (involved.get("uid") or involved.get("name"), event.get("reason"), event.get("message"))
+            self._entries[key] = _Pending(involved, event["metadata"]["namespace"], event.get("reason") or "",
+                                          event.get("message") or "", event.get("type") or "Normal",
+                                          count=event.get("count") or 1, first=event.get("firstTimestamp") or "",
+                                          last=event.get("lastTimestamp") or "", name=event["metadata"]["name"],
+                                          written=event.get("count") or 1)
+
+    def record(self, obj: dict, reason: str, message: str, type: str = "Normal") -> None:
+        """Count one occurrence; written by the next flush (cheap, never blocks)."""
+        meta = obj["metadata"]
+        key = (meta.get("uid") or meta["name"], reason, message)
+        now = rfc3339()
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = _Pending(_reference(obj), meta.get("namespace") or "default",
+                                                  reason, message, type, first=now)
+        entry.count += 1
+        entry.last = now
+        entry.touched = time.monotonic()
+        self._dirty.add(key)
+
+    async def background(self) -> None:
+        last_expiry = time.monotonic()
+        while True:
+            await asyncio.sleep(FLUSH_PERIOD)
+            await self.flush()
+            if time.monotonic() - last_expiry >= EXPIRE_PERIOD:
+                last_expiry = time.monotonic()
+                await self.expire()
+
+    async def flush(self, force: bool = False) -> None:
+        now = time.monotonic()
+        due = [key for key in self._dirty
+               if force or self._entries[key].name is None or now - self._entries[key].written_at >= MIN_WRITE_INTERVAL]
+        if not due:
+            return
+        for key in due:
+            self._dirty.discard(key)
+        await asyncio.gather(*(self._write(key) for key in due))
+
+    async def _write(self, key: tuple) -> None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return
+        count = entry.count
+        stored = self.cache.get("Event", entry.namespace, entry.name) if entry.name else None
+        event = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": entry.name or f"{entry.involved['name']}.{secrets.token_hex(8)}",
+                         "namespace": entry.namespace},
+            "involvedObject": entry.involved, "reason": entry.reason, "message": entry.message,
+            "source": {"component": COMPONENTS.get(entry.reason, "kubelet"), "host": self._host},
+            "firstTimestamp": entry.first, "lastTimestamp": entry.last, "count": count, "type": entry.type,
+            "reportingComponent": COMPONENTS.get(entry.reason, "kubelet"), "reportingInstance": self._host,
+        }
+        try:
+            if stored is not None:
+                event["metadata"] = {**stored["metadata"]}
+                result = await self.ctx.update(event)
+            else:
+                result = await self.ctx.create(event)
+        except Exception as exc:  # an event is worth a retry, never a failed controller
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            logger.info("event %s not written: %s", entry.reason, exc)
+            result = {"ok": False}
+        if result.get("ok"):
+            entry.name = result["object"]["metadata"]["name"]
+            entry.written, entry.written_at = count, time.monotonic()
+        else:
+            self._dirty.add(key)
+            entry.written_at = time.monotonic()  # retried after MIN_WRITE_INTERVAL
+
+    async def expire(self) -> None:
+        """Delete Events older than the TTL, then the oldest beyond the cap."""
+        cutoff = time.time() - self.ctx.settings.event_ttl
+        events = sorted(self.cache.list("Event"), key=lambda e: e.get("lastTimestamp") or "")
+        old = [e for e in events if (parse_time(e.get("lastTimestamp")) or 0) < cutoff]
+        excess = len(events) - len(old) - self.ctx.settings.max_events
+        doomed = old + (events[len(old):len(old) + excess] if excess > 0 else [])
+        await asyncio.gather(*(self.ctx.delete(event) for event in doomed), return_exceptions=True)
+        stale = time.monotonic() - self.ctx.settings.event_ttl
+        for key in [k for k, e in self._entries.items() if e.touched < stale and k not in self._dirty]:
+            del self._entries[key]
+        while len(self._entries) > 2 * self.ctx.settings.max_events:
+            del self._entries[next(iter(self._entries))]

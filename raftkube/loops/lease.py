@@ -1,0 +1,54 @@
+"""The leader's lease: when the loops of this master may act.
+
+Raft alone is not enough: pysyncobj lets a deposed leader believe it leads for a while.
+So the leader commits a `lease` command for its term every RENEW_EVERY seconds and
+counts itself the holder only until LEASE_TIMEOUT after it *sent* the last renewal that
+committed. A leader cut off from the majority therefore stops acting within
+LEASE_TIMEOUT, and a new leader waits out the remainder of the previous holder's lease
+(timed from when this replica last applied that holder's renewal) before it starts.
+
+Pure timing decisions over monotonic clocks; the runner does the committing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+RENEW_EVERY = 0.3
+LEASE_TIMEOUT = 1.5
+
+
+@dataclass
+class Lease:
+    """What this master knows of its own lease in one Raft term."""
+
+    term: int
+    holder: str
+    valid_until: float = float("-inf")  # monotonic
+    may_start_at: float = float("-inf")  # monotonic: the previous holder's lease is over then
+
+    def renewed(self, sent_at: float, result: dict | None, current_term: int) -> bool:
+        """Record the outcome of a renewal sent at `sent_at`; True if it extends the lease.
+
+        Only a renewal committed for this very term by this holder counts: a result for
+        another term means another leader was elected meanwhile.
+        """
+        lease = (result or {}).get("object") if (result or {}).get("ok") else None
+        if not lease or lease.get("term") != self.term or lease.get("holder") != self.holder:
+            return False
+        if current_term != self.term:
+            return False
+        self.valid_until = max(self.valid_until, sent_at + LEASE_TIMEOUT)
+        return True
+
+    def previous_holder_seen(self, applied_at: float) -> None:
+        """Another holder's renewal was applied here at `applied_at`: it may act until
+        at most LEASE_TIMEOUT later (it sent that renewal before we applied it)."""
+        self.may_start_at = max(self.may_start_at, applied_at + LEASE_TIMEOUT)
+
+    def holds(self, now: float, current_term: int, is_leader: bool) -> bool:
+        """May the loops act now?"""
+        return is_leader and current_term == self.term and now < self.valid_until
+
+    def may_start(self, now: float) -> bool:
+        return now >= self.may_start_at

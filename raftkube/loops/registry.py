@@ -1,0 +1,12 @@
+"""The controllers the leader runs. Add yours here: one line, a `Controller` subclass
+(or any callable taking a `LoopContext` and returning one)."""
+
+from __future__ import annotations
+
+CONTROLLERS: list = []
+
+
+def register(factory) -> None:
+    """Add a controller factory (for code that cannot edit the list above)."""
+    if factory not in CONTROLLERS:
+        CONTROLLERS.append(factory)

@@ -1,0 +1,197 @@
+"""Running the loops on the leader only: leadership, the lease, start and stop.
+
+`Loops.run()` lives as long as the master process. Whenever this master is the Raft
+leader it commits a lease for its term; once one commits (and the previous holder's
+lease is surely over) it builds a fresh `LoopContext` - a new cache loaded from the
+replicated state, new controllers - and starts them. It renews the lease every
+`lease.RENEW_EVERY` s and stops every controller at once when the lease cannot be
+renewed in time or the term changes. Nothing survives a term but the host connections
+(their calls carry the new term): a new leader rebuilds everything from the state and
+from what the hosts report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from raftkube.errors import UserError
+from raftkube.loops import lease as lease_timing
+from raftkube.loops import registry
+from raftkube.loops.cache import Cache
+from raftkube.loops.controller import Fenced, LoopContext, LoopSettings, NotLeader
+from raftkube.loops.events import EventRecorder
+from raftkube.remote.inventory import Inventory
+from raftkube.state.committer import Committer, NoQuorum
+
+logger = logging.getLogger(__name__)
+
+WATCHDOG_PERIOD = 0.05
+
+
+class Loops:
+    """The control loops of one master process (they act only while it leads)."""
+
+    def __init__(self, store, holder: str, inventory: Inventory | None = None):
+        self._store = store
+        self._holder = holder
+        self._inventory = inventory
+        self._settings = LoopSettings.from_vars(inventory.host(holder).vars if inventory else {})
+        self._node_hosts = {host.name: host for host in inventory.nodes} if inventory else {}
+        self._pool = None
+        self._executor: ThreadPoolExecutor | None = None
+        self.context: LoopContext | None = None
+        self._lease: lease_timing.Lease | None = None
+        self._last_lease = None
+        self._last_lease_applied = float("-inf")
+        self.node_access = NodeAccess(self)
+
+    # -- the lease as seen by this replica ----------------------------------------------
+
+    def _on_applied(self, revision: int) -> None:  # tick thread: never block
+        current = self._store.read(lambda state: state.lease)
+        if current is not self._last_lease:
+            self._last_lease = current
+            self._last_lease_applied = time.monotonic()
+
+    def holds_lease(self) -> bool:
+        lease = self._lease
+        return lease is not None and lease.holds(time.monotonic(), self._store.term, self._store.is_leader)
+
+    # -- the supervisor -----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Until cancelled: lead when elected, stand by otherwise."""
+        self._store.add_listener(self._on_applied)
+        committer = Committer(self._store, attempt_timeout=0.5, deadline=lease_timing.LEASE_TIMEOUT)
+        try:
+            while True:
+                if not self._store.is_leader:
+                    await asyncio.sleep(0.1)
+                    continue
+                await self._lead(committer)
+        finally:
+            self._store.remove_listener(self._on_applied)
+            await self._close_hosts()
+
+    async def _renew(self, committer: Committer, lease: lease_timing.Lease) -> bool:
+        sent = time.monotonic()
+        try:
+            result = await committer.run({"op": "lease", "rid": f"lease/{lease.holder}/{lease.term}/{sent}",
+                                          "holder": lease.holder, "term": lease.term, "now": time.time()})
+        except NoQuorum:
+            return False
+        return lease.renewed(sent, result, self._store.term)
+
+    async def _lead(self, committer: Committer) -> None:
+        term = self._store.term
+        lease = lease_timing.Lease(term, self._holder)
+        holder_before = self._last_lease
+        if holder_before is not None and (holder_before.get("holder"), holder_before.get("term")) != (self._holder, term):
+            lease.previous_holder_seen(self._last_lease_applied)
+        self._lease = lease
+        if not await self._renew(committer, lease):
+            await asyncio.sleep(lease_timing.RENEW_EVERY)
+            return
+        while not lease.may_start(time.monotonic()):
+            await asyncio.sleep(0.05)
+            if not await self._renew(committer, lease) and not self.holds_lease():
+                return
+        logger.warning("%s leads in term %d: starting the loops", self._holder, term)
+        context = await self._start(term)
+        tasks = [asyncio.create_task(self._run_controller(c), name=f"loop-{c.name}") for c in context["controllers"]]
+        renewer = asyncio.create_task(self._keep_renewing(committer, lease))
+        try:
+            while self.holds_lease() and not any(task.done() for task in tasks):
+                await asyncio.sleep(WATCHDOG_PERIOD)
+        finally:
+            logger.warning("%s: stopping the loops of term %d (lease %s)", self._holder, term,
+                           "held" if self.holds_lease() else "lost")
+            self._lease = None
+            renewer.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(renewer, *tasks, return_exceptions=True)
+            context["cache"].close()
+            self.context = None
+
+    async def _keep_renewing(self, committer: Committer, lease: lease_timing.Lease) -> None:
+        while True:
+            started = time.monotonic()
+            await self._renew(committer, lease)
+            await asyncio.sleep(max(0.0, lease_timing.RENEW_EVERY - (time.monotonic() - started)))
+
+    async def _run_controller(self, controller) -> None:
+        try:
+            await controller.run()
+        except Fenced:
+            logger.warning("%s fenced", controller.name)
+
+    async def _start(self, term: int) -> dict:
+        loop = asyncio.get_running_loop()
+        if self._node_hosts and self._pool is None:
+            self._pool, self._executor = await loop.run_in_executor(None, self._open_hosts)
+        cache = Cache(self._store, loop)
+        cache.start()
+        ctx = LoopContext(holder=self._holder, term=term, cache=cache, committer=Committer(self._store),
+                          fenced=lambda: not self.holds_lease(), settings=self._settings,
+                          hosts=self._pool, node_hosts=dict(self._node_hosts), executor=self._executor)
+        ctx.events = EventRecorder(ctx)
+        controllers = [ctx.events] + [factory(ctx) for factory in registry.CONTROLLERS]
+        for controller in controllers:
+            controller.setup()
+        self.context = ctx
+        return {"cache": cache, "controllers": controllers}
+
+    def _open_hosts(self):
+        from raftkube.remote.pool import HostPool
+
+        hosts = list(self._node_hosts.values())
+        pool = HostPool(hosts, self._inventory.known_hosts_path, max_workers=4)
+        # Each node's worker blocks a thread on its own host only: one per node plus spares.
+        executor = ThreadPoolExecutor(max_workers=2 * len(hosts) + 4, thread_name_prefix="loops-hosts")
+        return pool, executor
+
+    async def _close_hosts(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    # -- for the API --------------------------------------------------------------------
+
+    def leader_api(self) -> str | None:
+        """`https://HOST:PORT` of the master that leads now, from the inventory, if known."""
+        leader = self._store.raft_status().get("leader")
+        if not leader or self._inventory is None:
+            return None
+        for master in self._inventory.masters:
+            if f"{master.address}:{master.raft_port}" == leader:
+                return f"{master.address}:{master.api_port}"
+        return None
+
+
+class UnknownNode(UserError):
+    """A node name with no [nodes] host behind it."""
+
+
+class NodeAccess:
+    """Helper ops on a named node through the leader's host pool, for the API server
+    (`pods/log`, `pods/exec`). Raises `NotLeader` on any other master."""
+
+    def __init__(self, loops: Loops):
+        self._loops = loops
+
+    async def call(self, node: str, op: str, args: dict | None = None, timeout: float = 30.0) -> Any:
+        ctx = self._loops.context
+        if ctx is None or ctx.fenced():
+            raise NotLeader("this master does not lead the cluster now; ask the leader",
+                            self._loops.leader_api())
+        if node not in ctx.node_hosts:
+            raise UnknownNode(f"node {node!r} is not a [nodes] host of the inventory")
+        return await ctx.host_call(node, op, args, timeout)
