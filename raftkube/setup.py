@@ -7,7 +7,6 @@ hosts too), wait for a leader, and register the nodes as Node objects. Every ste
 check-then-ensure, so running setup again changes nothing and says so.
 """
 
-import asyncio
 import importlib.metadata
 import ipaddress
 import os
@@ -114,7 +113,7 @@ def setup_cluster(inventory_path: str | Path, echo: Callable[[str], None] = clic
             if any(m.name not in failures for m in inventory.masters):
                 _wait_for_leader(inventory, token, prepared, progress)
                 nodes = [prepared[n.name] for n in inventory.nodes if n.name in prepared]
-                asyncio.run(_register_nodes(inventory, token, nodes, progress))
+                _register_nodes(inventory, token, nodes, progress)
             elif not inventory.masters:
                 echo("no masters in the inventory: nodes are prepared but not registered")
         finally:
@@ -235,7 +234,7 @@ def _wait_for_leader(inventory: Inventory, token: str, prepared: dict[str, _Prep
                      member: Host | None = None) -> None:
     """Until a leader with quorum exists (or, given `member`, until that master follows one)."""
     started = time.monotonic()
-    leader = asyncio.run(_poll_leader([_endpoint(m) for m in inventory.masters], token, member))
+    leader = _poll_leader([_endpoint(m) for m in inventory.masters], token, member)
     if leader is None:
         logs = []
         for m in [member] if member else inventory.masters:
@@ -251,13 +250,13 @@ def _wait_for_leader(inventory: Inventory, token: str, prepared: dict[str, _Prep
         progress.step("cluster", f"leader {leader}" + (f" elected after {waited:.1f}s" if waited >= 0.5 else ""))
 
 
-async def _poll_leader(endpoints: list[str], token: str, member: Host | None) -> str | None:
+def _poll_leader(endpoints: list[str], token: str, member: Host | None) -> str | None:
     deadline = time.monotonic() + LEADER_TIMEOUT
-    async with ApiClient(endpoints, token) as client:
+    with ApiClient(endpoints, token) as client:
         while time.monotonic() < deadline:
             for endpoint in [_endpoint(member)] if member else endpoints:
                 try:
-                    status = await client.status_of(endpoint)
+                    status = client.status_of(endpoint)
                 except ApiError:
                     status = None
                 if not status:
@@ -266,7 +265,7 @@ async def _poll_leader(endpoints: list[str], token: str, member: Host | None) ->
                     return status["leader"]
                 if status.get("state") == "leader" and status.get("hasQuorum"):
                     return status["leader"]
-            await asyncio.sleep(0.3)
+            time.sleep(0.3)
     return None
 
 
@@ -308,21 +307,21 @@ def _differs(wanted: dict, actual: dict) -> bool:
     return wanted != actual
 
 
-async def _register_nodes(inventory: Inventory, token: str, nodes: list[_Prepared], progress: Progress) -> None:
-    async with ApiClient([_endpoint(m) for m in inventory.masters], token) as client:
+def _register_nodes(inventory: Inventory, token: str, nodes: list[_Prepared], progress: Progress) -> None:
+    with ApiClient([_endpoint(m) for m in inventory.masters], token) as client:
         for p in nodes:
             wanted = _node_object(p)
             path = f"/api/v1/nodes/{p.host.name}"
             try:
-                current = await client.get(path)
+                current = client.get(path)
             except ApiError as exc:
                 if exc.code != 404:
                     raise
-                await client.create("/api/v1/nodes", wanted)
+                client.create("/api/v1/nodes", wanted)
                 progress.step(p.host.name, "Node registered")
                 continue
             if _differs(wanted, current):
-                await client.patch(path, {"metadata": wanted["metadata"], "status": wanted["status"]})
+                client.patch(path, {"metadata": wanted["metadata"], "status": wanted["status"]})
                 progress.step(p.host.name, "Node updated")
             else:
                 progress.step(p.host.name, "Node already registered")

@@ -1,26 +1,23 @@
-"""Client commands: apply, get, delete, cluster status/add-master/remove-master.
+"""Client commands: get, describe, delete, label, annotate, scale, cluster.
 
 Each command finds the masters (see `discovery`), talks to them through `ApiClient` and
 prints what kubectl would. Errors are `UserError`s: one line on stderr, exit code 1.
+Modules only some commands need (YAML, the schemas, describe's layout) are imported
+inside those commands, so that `get` starts fast.
 """
 
 from __future__ import annotations
 
-import asyncio
-import copy
 import json
 from datetime import datetime, timezone
 
 import click
-import yaml
 
-from raftkube.client import describing, labeling
 from raftkube.client.api import ApiClient, ApiError
 from raftkube.client.discovery import Masters, find_masters
-from raftkube.client.manifests import load_manifests
 from raftkube.client.printing import format_objects, nothing_found, object_name
 from raftkube.errors import UserError
-from raftkube.state.objects import DEFAULT_NAMESPACE, KindInfo, kind_info, validate
+from raftkube.state.kinds import DEFAULT_NAMESPACE, KindInfo, kind_info
 from raftkube.state.selectors import parse_selector
 
 inventory_option = click.option("-i", "--inventory", envvar="RAFTKUBE_INVENTORY",
@@ -36,79 +33,8 @@ def object_path(info: KindInfo, namespace: str | None, name: str | None = None) 
 
 
 def _run(masters: Masters, work):
-    async def main():
-        async with ApiClient(masters.endpoints, masters.token) as client:
-            return await work(client)
-    return asyncio.run(main())
-
-
-# -- apply ----------------------------------------------------------------------------
-
-@click.command()
-@click.option("-f", "--filename", "source", required=True, help="Manifest file, directory, or - for stdin.")
-@click.option("-R", "--recursive", is_flag=True, help="Read directories recursively.")
-@namespace_option
-@click.option("--dry-run", is_flag=True, help="Validate and say what would change, change nothing.")
-@inventory_option
-def apply(source: str, recursive: bool, namespace: str | None, dry_run: bool, inventory: str | None) -> None:
-    """Create or update the objects in FILE (multi-document YAML or JSON)."""
-    manifests = load_manifests(source, recursive=recursive)
-    for manifest in manifests:
-        _place(manifest, namespace)
-        # Every document is checked before the first is sent: bad input changes nothing.
-        validate(copy.deepcopy(manifest))
-    masters = find_masters(inventory)
-
-    async def work(client: ApiClient) -> None:
-        for manifest in manifests:
-            outcome = await _apply_one(client, manifest, dry_run)
-            click.echo(f"{object_name(manifest)} {outcome}" + (" (dry run)" if dry_run else ""))
-
-    _run(masters, work)
-
-
-def _place(manifest: dict, namespace: str | None) -> KindInfo:
-    """Give a manifest its namespace (from itself, -n, or the default); refuse a mismatch
-    or a missing name (`apply -f` and `delete -f` address objects by name)."""
-    info = kind_info(manifest["kind"])
-    if manifest.get("metadata") is None:
-        manifest["metadata"] = {}
-    meta = manifest["metadata"]
-    if not isinstance(meta, dict):
-        raise UserError(f"{info.kind}: metadata must be a mapping")
-    if not meta.get("name") or not isinstance(meta["name"], str):
-        raise UserError(f"{info.kind}: metadata.name is required (generateName is for creating only)")
-    if info.namespaced:
-        if namespace and meta.get("namespace") not in (None, namespace):
-            raise UserError(f"{object_name(manifest)}: the manifest's namespace {meta['namespace']!r} "
-                            f"does not match -n {namespace}")
-        meta["namespace"] = meta.get("namespace") or namespace or DEFAULT_NAMESPACE
-    return info
-
-
-async def _apply_one(client: ApiClient, manifest: dict, dry_run: bool = False) -> str:
-    """Create the object, or merge the manifest into the existing one (kubectl apply-like)."""
-    info = kind_info(manifest["kind"])
-    meta = manifest["metadata"]
-    ns = meta.get("namespace") if info.namespaced else None
-    if dry_run:
-        try:
-            await client.get(object_path(info, ns, meta["name"]))
-        except ApiError as exc:
-            if exc.reason != "NotFound":
-                raise
-            return "created"
-        return "configured"
-    try:
-        await client.create(object_path(info, ns), manifest)
-        return "created"
-    except ApiError as exc:
-        if exc.reason != "AlreadyExists":
-            raise
-    before = await client.get(object_path(info, ns, meta["name"]))
-    after = await client.patch(object_path(info, ns, meta["name"]), manifest)
-    same = after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
-    return "unchanged" if same else "configured"
+    with masters.client() as client:
+        return work(client)
 
 
 # -- get ------------------------------------------------------------------------------
@@ -133,11 +59,11 @@ def get(kind: str, name: str | None, selector: str | None, namespace: str | None
     ns = None if all_namespaces or not info.namespaced else namespace or DEFAULT_NAMESPACE
     masters = find_masters(inventory)
 
-    async def work(client: ApiClient) -> list[dict]:
+    def work(client: ApiClient) -> list[dict]:
         if name:
-            return [await client.get(object_path(info, ns, name))]
+            return [client.get(object_path(info, ns, name))]
         params = {"labelSelector": selector} if selector else None
-        return (await client.get(object_path(info, ns), params))["items"]
+        return (client.get(object_path(info, ns), params))["items"]
 
     objects = _run(masters, work)
     text = format_objects(objects, output, info, datetime.now(timezone.utc),
@@ -163,17 +89,17 @@ def delete(kind: str | None, names: tuple[str, ...], source: str | None, selecto
     targets = _delete_targets(kind, names, source, selector, namespace)
     masters = find_masters(inventory)
 
-    async def work(client: ApiClient) -> None:
+    def work(client: ApiClient) -> None:
         pending = list(targets)
         if selector:
             info, ns = pending.pop()
-            listed = await client.get(object_path(info, ns), {"labelSelector": selector})
+            listed = client.get(object_path(info, ns), {"labelSelector": selector})
             pending = [(info, obj["metadata"].get("namespace"), obj["metadata"]["name"])
                        for obj in listed["items"]]
             if not pending:
                 click.echo("No resources found", err=True)
         for info, ns, name in pending:
-            await client.delete(object_path(info, ns, name))
+            client.delete(object_path(info, ns, name))
             click.echo(f'{info.singular} "{name}" deleted')
 
     _run(masters, work)
@@ -184,8 +110,10 @@ def _delete_targets(kind, names, source, selector, namespace) -> list[tuple]:
         if kind or names or selector:
             raise UserError("use either -f FILE or KIND NAME / KIND -l SELECTOR")
         targets = []
+        from raftkube.client.manifests import load_manifests, place_manifest
+
         for manifest in load_manifests(source):
-            info = _place(manifest, namespace)
+            info = place_manifest(manifest, namespace)
             meta = manifest["metadata"]
             targets.append((info, meta["namespace"] if info.namespaced else None, meta["name"]))
         return targets
@@ -229,21 +157,23 @@ def describe(kind: str, name: str | None, namespace: str | None, inventory: str 
     ns = _namespace_for(info, namespace)
     masters = find_masters(inventory)
 
-    async def work(client: ApiClient) -> tuple[dict, list[dict], dict | None]:
-        obj = await client.get(object_path(info, ns, name))
-        events = (await client.get(object_path(kind_info("Event"), ns or DEFAULT_NAMESPACE)))["items"]
+    def work(client: ApiClient) -> tuple[dict, list[dict], dict | None]:
+        obj = client.get(object_path(info, ns, name))
+        events = (client.get(object_path(kind_info("Event"), ns or DEFAULT_NAMESPACE)))["items"]
         uid = obj["metadata"].get("uid")
         events = [e for e in events if (e.get("involvedObject") or {}).get("uid") == uid]
         endpoints = None
         if info.kind == "Service":
             try:
-                endpoints = await client.get(object_path(kind_info("Endpoints"), ns, name))
+                endpoints = client.get(object_path(kind_info("Endpoints"), ns, name))
             except ApiError as exc:
                 if exc.reason != "NotFound":
                     raise
         return obj, events, endpoints
 
     obj, events, endpoints = _run(masters, work)
+    from raftkube.client import describing
+
     click.echo(describing.describe(obj, events, datetime.now(timezone.utc), endpoints).rstrip("\n"))
 
 
@@ -262,18 +192,20 @@ def _metadata_map_command(field: str, verb: str, done: str) -> click.Command:
         info, name = _kind_and_name(kind, name)
         if not changes:
             raise UserError(f"{verb}: give at least one change (key=value or key-)")
+        from raftkube.client import labeling
+
         parsed = labeling.parse_label_changes(list(changes), annotations=field == "annotations")
         path = object_path(info, _namespace_for(info, namespace), name)
         masters = find_masters(inventory)
 
-        async def work(client: ApiClient) -> dict:
-            obj = await client.get(path)
+        def work(client: ApiClient) -> dict:
+            obj = client.get(path)
             current = obj["metadata"].get(field) or {}
             wanted = labeling.apply_label_changes(current, parsed, overwrite=overwrite)
             patch = {key: value for key, value in wanted.items() if current.get(key) != value}
             patch.update({key: None for key in current if key not in wanted})
             # Pinned to the version the --overwrite check saw: a concurrent change is a 409.
-            return await client.patch(path, {"metadata": {
+            return client.patch(path, {"metadata": {
                 field: patch, "resourceVersion": obj["metadata"]["resourceVersion"]}})
 
         click.echo(f"{object_name(_run(masters, work))} {done}")
@@ -316,13 +248,19 @@ def cluster_status(output: str | None, inventory: str | None) -> None:
     """Leader, term, commit index, and every member's address, state and lag."""
     masters = find_masters(inventory)
 
-    async def work(client: ApiClient) -> list[dict | None]:
-        return await asyncio.gather(*(client.status_of(endpoint) for endpoint in masters.endpoints))
+    def work(client: ApiClient) -> list[dict | None]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        # In parallel: a partitioned master takes the whole timeout to give up.
+        with ThreadPoolExecutor(len(masters.endpoints)) as pool:
+            return list(pool.map(client.status_of, masters.endpoints))
 
     report = summarize_cluster(masters, _run(masters, work))
     if output == "json":
         click.echo(json.dumps(report, indent=2))
     elif output == "yaml":
+        import yaml
+
         click.echo(yaml.safe_dump(report, sort_keys=False).rstrip("\n"))
     else:
         click.echo(_cluster_table(report))
@@ -414,4 +352,3 @@ def remove_master(name: str, inventory: str | None) -> None:
     click.echo(f"master {name} ({address}) removed")
 
 
-COMMANDS: list[click.Command] = [apply, get, describe, delete, label, annotate, scale, cluster]

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from raftkube.client.api import ApiClient
 from raftkube.errors import UserError
 from raftkube.remote.inventory import Inventory, load_inventory
 from raftkube.state.token import read_token
@@ -19,18 +20,19 @@ class Masters:
     endpoints: list[str]
     token: str
 
+    def client(self, **options) -> ApiClient:
+        """An `ApiClient` for these masters (`with masters.client() as client: ...`)."""
+        return ApiClient(self.endpoints, self.token, **options)
+
 
 def inventory_path(option: str | None) -> Path:
     if option:
         return Path(option)
     if os.environ.get("RAFTKUBE_INVENTORY"):
         return Path(os.environ["RAFTKUBE_INVENTORY"])
-    try:
-        # Imported here: the lab is optional (it needs root and Linux namespaces).
-        from raftkube.lab import find_inventory
-    except ImportError:
-        find_inventory = None
-    found = find_inventory() if find_inventory is not None else None
+    from raftkube.lab.where import find_inventory
+
+    found = find_inventory()
     if found is None:
         raise UserError("no inventory: pass -i INVENTORY, set RAFTKUBE_INVENTORY or run `raftkube lab up`")
     return Path(found)

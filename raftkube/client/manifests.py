@@ -16,6 +16,7 @@ from typing import IO, Any
 import yaml
 
 from raftkube.errors import UserError
+from raftkube.state.kinds import DEFAULT_NAMESPACE, KindInfo, kind_info
 
 log = logging.getLogger(__name__)
 
@@ -126,3 +127,22 @@ def _objects_in(document: Any, where: str) -> list[dict]:
             item = {"apiVersion": document.get("apiVersion", "v1"), "kind": item_kind, **item}
         objects += _objects_in(item, f"{where}: items[{index}]")
     return objects
+
+
+def place_manifest(manifest: dict, namespace: str | None) -> KindInfo:
+    """Give a manifest its namespace (from itself, -n, or the default); refuse a mismatch
+    or a missing name (`apply -f` and `delete -f` address objects by name)."""
+    info = kind_info(manifest["kind"])
+    if manifest.get("metadata") is None:
+        manifest["metadata"] = {}
+    meta = manifest["metadata"]
+    if not isinstance(meta, dict):
+        raise UserError(f"{info.kind}: metadata must be a mapping")
+    if not meta.get("name") or not isinstance(meta["name"], str):
+        raise UserError(f"{info.kind}: metadata.name is required (generateName is for creating only)")
+    if info.namespaced:
+        if namespace and meta.get("namespace") not in (None, namespace):
+            raise UserError(f"{info.singular}/{meta['name']}: the manifest's namespace {meta['namespace']!r} "
+                            f"does not match -n {namespace}")
+        meta["namespace"] = meta.get("namespace") or namespace or DEFAULT_NAMESPACE
+    return info

@@ -11,10 +11,8 @@ import datetime
 import json
 from collections.abc import Callable
 
-import yaml
-
 from raftkube.errors import UserError
-from raftkube.state.objects import KindInfo
+from raftkube.state.kinds import KindInfo
 
 NONE = "<none>"
 OUTPUTS = ("", "wide", "json", "yaml", "name")
@@ -49,6 +47,8 @@ def format_objects(
         document = objects[0] if single and len(objects) == 1 else _as_list(objects)
         if output == "json":
             return json.dumps(document, indent=4)
+        import yaml  # only -o yaml pays for it
+
         return yaml.safe_dump(document, default_flow_style=False, sort_keys=False).rstrip("\n")
     if output == "name":
         return "\n".join(object_name(obj, kind_info) for obj in objects)

@@ -5,8 +5,11 @@ import sys
 import click
 
 from raftkube.lab.lab import Lab
+from raftkube.lab.where import default_lab_name
 
-name_option = click.option("--name", default="lab", show_default=True, help="Which lab.")
+name_option = click.option(
+    "--name", default=default_lab_name, show_default="the lab RAFTKUBE_INVENTORY points into, else lab",
+    help="Which lab.")
 
 
 @click.group()

@@ -25,10 +25,10 @@ import docker
 from raftkube.errors import UserError
 from raftkube.lab import image, network
 from raftkube.lab.sandbox import CGROUP_ROOT, RUN_DIR, Sandbox, remove_cgroup_tree
+from raftkube.lab.where import LAB_ROOT
 
 log = logging.getLogger(__name__)
 
-LAB_ROOT = Path("/var/lib/raftkube-lab")
 SUBNET_PREFIX = "10.213"  # 10.213.<lab index>.0/24; pod and service ranges stay clear of it
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,9}$")
 SSHD = "/usr/sbin/sshd"
@@ -45,17 +45,6 @@ class LabHost:
     role: str  # "master" or "node"
     address: str
     veth: str
-
-
-def find_inventory() -> Path | None:
-    """The inventory of the lab that is up: the only one, or the one named `lab`."""
-    if not LAB_ROOT.is_dir():
-        return None
-    ups = sorted(p.parent for p in LAB_ROOT.glob("*/lab.json") if (p.parent / "inventory.ini").exists())
-    if len(ups) == 1:
-        return ups[0] / "inventory.ini"
-    default = LAB_ROOT / "lab" / "inventory.ini"
-    return default if default.exists() else None
 
 
 class Lab:

@@ -9,62 +9,26 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import marshmallow
 
 from raftkube.errors import UserError
 from raftkube.state import names
+from raftkube.state.kinds import (  # noqa: F401 (re-exported: objects is where users look)
+    _BY_ALIAS,
+    API_VERSION,
+    DEFAULT_NAMESPACE,
+    KINDS,
+    KindInfo,
+    UnknownKind,
+    kind_info,
+)
 from raftkube.state.schemas.cluster import Namespace, Node
 from raftkube.state.schemas.controller import ReplicationController
 from raftkube.state.schemas.event import Event
 from raftkube.state.schemas.pod import Pod
 from raftkube.state.schemas.service import Endpoints, Service
-
-API_VERSION = "v1"
-DEFAULT_NAMESPACE = "default"
-
-
-@dataclass(frozen=True)
-class KindInfo:
-    """How a kind is named in manifests, URLs and on the command line."""
-
-    kind: str
-    plural: str
-    singular: str
-    namespaced: bool
-    api_version: str = API_VERSION
-    short_names: tuple[str, ...] = ()
-
-    @property
-    def aliases(self) -> tuple[str, ...]:
-        """Every name `kind_info` accepts for this kind, lower case."""
-        return (self.singular, self.plural, *self.short_names)
-
-
-KINDS: dict[str, KindInfo] = {
-    info.kind: info
-    for info in (
-        KindInfo("Namespace", "namespaces", "namespace", False, short_names=("ns",)),
-        KindInfo("Node", "nodes", "node", False, short_names=("no",)),
-        KindInfo("Pod", "pods", "pod", True, short_names=("po",)),
-        KindInfo(
-            "ReplicationController",
-            "replicationcontrollers",
-            "replicationcontroller",
-            True,
-            short_names=("rc",),
-        ),
-        KindInfo("Service", "services", "service", True, short_names=("svc",)),
-        KindInfo("Endpoints", "endpoints", "endpoints", True, short_names=("ep",)),
-        KindInfo("Event", "events", "event", True, short_names=("ev",)),
-    )
-}
-
-_BY_ALIAS: dict[str, KindInfo] = {
-    alias: info for info in KINDS.values() for alias in (info.kind.lower(), *info.aliases)
-}
 
 _SCHEMAS: dict[str, marshmallow.Schema] = {
     "Namespace": Namespace(),
@@ -84,15 +48,6 @@ _NAME_RULES = {
 }
 
 
-class UnknownKind(UserError):
-    """A kind name (`raftkube get foo`) that raftkube does not serve."""
-
-    def __init__(self, name: str):
-        known = ", ".join(sorted(KINDS))
-        super().__init__(f'unknown kind "{name}": known kinds are {known}')
-        self.name = name
-
-
 class ValidationError(UserError):
     """An object that is not valid; `errors` holds each (field path, problem)."""
 
@@ -101,14 +56,6 @@ class ValidationError(UserError):
         self.errors = errors
         details = "; ".join(f"{path}: {problem}" if path else problem for path, problem in errors)
         super().__init__(f"{subject}: {details}")
-
-
-def kind_info(name: str) -> KindInfo:
-    """Resolve what users type ("pods", "po", "Pod", "rc", "svc") to a kind."""
-    info = _BY_ALIAS.get(name.lower()) if isinstance(name, str) else None
-    if info is None:
-        raise UnknownKind(name)
-    return info
 
 
 def validate(obj: Any, default_namespace: str = DEFAULT_NAMESPACE) -> dict:

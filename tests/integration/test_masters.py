@@ -1,6 +1,5 @@
 """Three real master processes on loopback: replication, conflicts, failover, restart, auth."""
 
-import asyncio
 import json
 import signal
 import threading
@@ -143,28 +142,28 @@ def test_killing_the_leader_loses_no_acknowledged_write(masters):
     acked: list[tuple[str, float, float]] = []  # name, sent, acknowledged
     killed_at: list[float] = []
 
-    async def writer(worker: int, stop: asyncio.Event):
-        async with ApiClient(endpoints, TOKEN, request_timeout=5, deadline=20) as client:
+    def writer(worker: int, stop: threading.Event):
+        with ApiClient(endpoints, TOKEN, request_timeout=5, deadline=20) as client:
             i = 0
             while not stop.is_set():
                 name = f"w{worker}-{i}"
                 sent = time.monotonic()
-                await client.create(PODS, pod(name))
+                client.create(PODS, pod(name))
                 acked.append((name, sent, time.monotonic()))
                 i += 1
 
-    async def scenario():
-        stop = asyncio.Event()
-        writers = [asyncio.create_task(writer(n, stop)) for n in range(3)]
-        await asyncio.sleep(1.0)
-        leader = masters.leader()
-        await asyncio.to_thread(masters.kill, leader)
-        killed_at.append(time.monotonic())
-        await asyncio.sleep(4.0)
-        stop.set()
-        await asyncio.gather(*writers)
-
-    asyncio.run(scenario())
+    stop = threading.Event()
+    writers = [threading.Thread(target=writer, args=(n, stop)) for n in range(3)]
+    for thread in writers:
+        thread.start()
+    time.sleep(1.0)
+    leader = masters.leader()
+    masters.kill(leader)
+    killed_at.append(time.monotonic())
+    time.sleep(4.0)
+    stop.set()
+    for thread in writers:
+        thread.join(30)
     # Conservative: a write first sent after the kill, so it cannot have committed before.
     sent_after = [done for _, sent, done in acked if sent > killed_at[0]]
     assert sent_after, "no write was accepted after the leader died"
@@ -250,18 +249,16 @@ def test_generate_name_and_immutable_fields(masters):
 def test_client_watch_starts_with_what_exists(masters):
     masters.request("m1", "POST", PODS, pod("existing", labels={"app": "w"}))
 
-    async def scenario():
-        async with ApiClient([masters.url(name) for name in masters.procs], TOKEN) as client:
-            events = []
-            stream = client.watch(PODS, {"labelSelector": "app=w", "timeoutSeconds": "5"})
-            async for event in stream:
-                events.append((event["type"], event["object"]["metadata"]["name"]))
-                if len(events) == 1:
-                    await client.create(PODS, pod("skipped"))  # no label: filtered out
-                    await client.create(PODS, pod("new", labels={"app": "w"}))
-                if len(events) == 2:
-                    break
-            await stream.aclose()
-            return events
+    with ApiClient([masters.url(name) for name in masters.procs], TOKEN) as client:
+        events = []
+        stream = client.watch(PODS, {"labelSelector": "app=w", "timeoutSeconds": "5"})
+        for event in stream:
+            events.append((event["type"], event["object"]["metadata"]["name"]))
+            if len(events) == 1:
+                client.create(PODS, pod("skipped"))  # no label: filtered out
+                client.create(PODS, pod("new", labels={"app": "w"}))
+            if len(events) == 2:
+                break
+        stream.close()
 
-    assert asyncio.run(scenario()) == [("ADDED", "existing"), ("ADDED", "new")]
+    assert events == [("ADDED", "existing"), ("ADDED", "new")]

@@ -1,6 +1,5 @@
 """`raftkube setup` and `raftkube image load` against a bare lab: real sshd, dockerd, masters."""
 
-import asyncio
 import copy
 import hashlib
 import os
@@ -45,11 +44,8 @@ def api(lab, method: str, *args):
     endpoints = [f"http://{m.address}:{m.api_port}" for m in inventory.masters]
     token = inventory.token_path.read_text().strip()
 
-    async def call():
-        async with ApiClient(endpoints, token) as client:
-            return await getattr(client, method)(*args)
-
-    return asyncio.run(call())
+    with ApiClient(endpoints, token) as client:
+        return getattr(client, method)(*args)
 
 
 def test_first_run_prepares_everything(lab, first_run):
@@ -124,12 +120,13 @@ def test_master_comes_back_after_a_host_restart(lab, first_run):
     inventory = load_inventory(lab.inventory_path)
     master1 = inventory.host("master1")
 
-    async def status():
-        async with ApiClient([f"http://{master1.address}:{master1.api_port}"], inventory.token_path.read_text().strip()) as client:
-            return await client.status_of(f"http://{master1.address}:{master1.api_port}")
+    def status():
+        endpoint = f"http://{master1.address}:{master1.api_port}"
+        with ApiClient([endpoint], inventory.token_path.read_text().strip()) as client:
+            return client.status_of(endpoint)
 
     deadline = time.monotonic() + 20
-    while (answer := asyncio.run(status())) is None and time.monotonic() < deadline:
+    while (answer := status()) is None and time.monotonic() < deadline:
         time.sleep(0.3)
     assert answer is not None and answer["name"] == "master1"
 
