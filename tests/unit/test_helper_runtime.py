@@ -1,6 +1,6 @@
 """The helper's pure parts of the pod runtime (what Docker reports, read back)."""
 
-from raftkube.remote.helper.runtime import _timestamp
+from raftkube.remote.helper.dockertime import unix_time as _timestamp
 
 
 def test_docker_times_with_and_without_a_fraction():

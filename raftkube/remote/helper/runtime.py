@@ -8,8 +8,9 @@ a real pause image (which reaps zombies and exits on SIGTERM) can replace it lat
 Every container carries labels naming its pod and a hash of what it was created
 from, so `ensure_pod` is idempotent: it creates only what is missing or changed.
 Restarting exited containers is the leader's decision (see backoff.py); the restart
-count Docker keeps counts only its own restarts, so ours is kept in the pod's
-directory on the host.
+count Docker keeps counts only its own restarts, so ours (with the run that ended
+before the last restart, for `lastState`) is kept in memory and in the pod's
+directory on the host. Probes run in the helper (prober.py), started by `ensure_pod`.
 
 containerPorts are recorded on the container (a label, reported by `list_pods`) and
 are reachable on the pod IP; hostPort publishing belongs to the netproxy, since a
@@ -19,7 +20,6 @@ pause container with network none cannot publish ports through Docker.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import hashlib
 import json
 import logging
@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,7 +40,10 @@ import requests.exceptions
 
 from raftkube.state.names import dns1123_subdomain
 from raftkube.state.quantity import QuantityError, parse_cpu, parse_memory
+from raftkube.remote.helper.dockertime import unix_time as _timestamp
 from raftkube.remote.helper.errors import BadRequest, NotFound, OpError
+from raftkube.remote.helper.events import EventRing
+from raftkube.remote.helper.prober import Prober
 
 log = logging.getLogger(__name__)
 
@@ -71,19 +75,31 @@ class PodRuntime:
         # The helper runs requests in parallel; two changes to one pod must not interleave.
         self._pod_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._locks_lock = threading.Lock()
+        # `report` runs every second: a container is inspected again only when the list
+        # shows its state changed, or when we changed it ourselves.
+        self._inspected: dict[str, tuple[str, dict]] = {}
+        self._restart_memory: dict[str, dict[str, dict]] = {}  # uid -> container -> {count, last}
+        self._memory_lock = threading.Lock()
+        self.events = EventRing()
         with self._docker():
             # Asks the engine for its API version: fails here when Docker is not running.
             self.client = docker.DockerClient(base_url=docker_host, timeout=120)
+        self.prober = Prober(self.client, docker_host, self.events)
 
     def docker_version(self) -> str:
         with self._docker():
             return self.client.version()["Version"]
 
     def ensure_pod(self, pod: dict) -> dict:
-        """Make the host run `pod` (a Kubernetes v1 Pod); returns what was created and kept."""
+        """Make the host run `pod` (a Kubernetes v1 Pod) and probe it; returns what was created and kept."""
         plan = _plan(pod, self.pods_dir)
         created, kept = [], []
+        try:
+            self.prober.ensure(pod)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BadRequest(f"ensure_pod: bad probe: {exc}") from None
         with self._pod_lock(plan.uid), self._docker():
+            self._forget_inspections(plan.uid)
             existing = {c.labels.get(LABEL_CONTAINER): c for c in self._containers(plan.uid)}
             pause = existing.get(PAUSE)
             if pause is None or pause.labels.get(LABEL_HASH) != plan.pause["labels"][LABEL_HASH] or pause.status != "running":
@@ -112,13 +128,51 @@ class PodRuntime:
                 self._reset_restarts(plan.uid, name)
                 self._create(config)
                 created.append(name)
+            self._forget_inspections(plan.uid)
         if created:
             log.info("pod %s/%s (%s): created %s", plan.namespace, plan.name, plan.uid, ", ".join(created))
         return {"uid": plan.uid, "created": created, "kept": kept}
 
+    def stop_pod(self, uid: str, grace_seconds: float) -> dict:
+        """Stop the pod as Kubernetes does: its apps' stop signal (SIGTERM unless the image
+        says otherwise), up to `grace_seconds` in all for them to exit, then SIGKILL; the
+        pause container last. Fine if already stopped or gone; `remove_pod` removes."""
+        _check_uid(uid)
+        if isinstance(grace_seconds, bool) or not isinstance(grace_seconds, (int, float)) or not grace_seconds >= 0:
+            raise BadRequest(f"stop_pod: grace_seconds must be a number >= 0, not {grace_seconds!r}")
+        self.prober.forget(uid)
+        api = self.client.api
+        deadline = time.monotonic() + grace_seconds
+        with self._pod_lock(uid), self._docker():
+            containers = self._containers(uid)
+            apps = {c.id: c for c in containers if c.labels.get(LABEL_CONTAINER) != PAUSE and c.status == "running"}
+            if grace_seconds > 0:
+                for container in apps.values():
+                    signal = container.attrs.get("Config", {}).get("StopSignal") or "SIGTERM"
+                    self._signal(container.id, signal)
+            running = set(apps)
+            while running and time.monotonic() < deadline:
+                time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+                listed = api.containers(all=True, filters={"label": f"{LABEL_UID}={uid}", "status": "running"})
+                running &= {c["Id"] for c in listed}
+            for cid in running:
+                self._signal(cid, "SIGKILL")
+            # The pause container is a `sleep`, which ignores SIGTERM: no grace for it.
+            for container in containers:
+                if container.labels.get(LABEL_CONTAINER) == PAUSE and container.status == "running":
+                    self._signal(container.id, "SIGKILL")
+            self._forget_inspections(uid)
+        names = {cid: c.labels.get(LABEL_CONTAINER) for cid, c in apps.items()}
+        return {
+            "uid": uid,
+            "stopped": sorted(names[cid] for cid in apps if cid not in running),
+            "killed": sorted(names[cid] for cid in running),
+        }
+
     def remove_pod(self, uid: str) -> dict:
         """Remove the pod's containers and its directory (emptyDir data); fine if already gone."""
         _check_uid(uid)
+        self.prober.forget(uid)
         with self._pod_lock(uid), self._docker():
             containers = self._containers(uid)
             # Apps first: removing the pause first would leave them in a dead namespace.
@@ -126,21 +180,43 @@ class PodRuntime:
                 with contextlib.suppress(docker.errors.NotFound):
                     container.remove(force=True, v=True)
             shutil.rmtree(self.pods_dir / uid, ignore_errors=True)
+            self._forget_inspections(uid)
+            with self._memory_lock:
+                self._restart_memory.pop(uid, None)
         return {"uid": uid, "removed": len(containers)}
+
+    def report(self, events_since: int = 0) -> dict:
+        """Every raftkube pod on this engine as observed now, and the events after `events_since`.
+
+        One container list per call; each container is inspected only when its state
+        changed since the last report. A helper that started again numbers its events
+        from 1: an `events_since` past the newest seq means "all of them".
+        """
+        newest = self.events.seq
+        if not isinstance(events_since, int) or events_since > newest:
+            events_since = 0
+        return {"pods": self.list_pods(), "events": self.events.since(events_since), "seq": newest, "time": time.time()}
 
     def list_pods(self) -> list[dict]:
         """Every raftkube pod on this engine with the observed state of each container."""
         with self._docker():
-            containers = self.client.containers.list(all=True, filters={"label": LABEL_UID}, ignore_removed=True)
+            listed = self.client.api.containers(all=True, filters={"label": LABEL_UID})
+            attrs = [self._inspect(item) for item in listed]
+        for gone in set(self._inspected) - {item["Id"] for item in listed}:
+            self._inspected.pop(gone, None)
         pods: dict[str, dict] = {}
-        for container in containers:
-            labels = container.labels
+        for container in attrs:
+            if container is None:
+                continue
+            labels = container.get("Config", {}).get("Labels") or {}
             uid = labels[LABEL_UID]
-            pod = pods.setdefault(
-                uid,
-                {"uid": uid, "namespace": labels.get(LABEL_NAMESPACE), "name": labels.get(LABEL_NAME), "pause": None, "containers": []},
-            )
-            status = self._status(uid, container)
+            pod = pods.get(uid)
+            if pod is None:
+                pod = pods[uid] = {
+                    "uid": uid, "namespace": labels.get(LABEL_NAMESPACE), "name": labels.get(LABEL_NAME),
+                    "ensured": self.prober.ensured(uid), "pause": None, "containers": [],
+                }  # fmt: skip
+            status = self._status(uid, labels, container)
             if status["name"] == PAUSE:
                 pod["pause"] = status
             else:
@@ -163,22 +239,45 @@ class PodRuntime:
         return {"exit_code": result.exit_code, "output": result.output.decode(errors="replace")}
 
     def restart_container(self, uid: str, container: str) -> dict:
-        """Start the container again (restart it if running) and count the restart."""
+        """Start the container again (stop it first if running), remembering the run that ended."""
         with self._pod_lock(uid), self._docker():
             found = self._container(uid, container)
-            found.reload()
             if found.status == "running":
-                found.restart(timeout=10)
-            else:
-                found.start()
-            counts = self._restarts(uid)
-            counts[container] = counts.get(container, 0) + 1
-            self._save_restarts(uid, counts)
-        return {"uid": uid, "container": container, "restart_count": counts[container]}
+                found.stop(timeout=10)
+                found.reload()
+            ended = found.attrs.get("State", {})
+            last = {
+                "exit_code": ended.get("ExitCode"),
+                "oom_killed": bool(ended.get("OOMKilled")),
+                "error": ended.get("Error") or "",
+                "started_at": _timestamp(ended.get("StartedAt")),
+                "finished_at": _timestamp(ended.get("FinishedAt")),
+                "id": found.id,
+            }
+            found.start()
+            with self._memory_lock:
+                memory = self._restarts(uid)
+                entry = memory.setdefault(container, {"count": 0, "last": None})
+                entry["count"], entry["last"] = entry["count"] + 1, last
+                self._save_restarts(uid, memory)
+                count = entry["count"]
+            self._forget_inspections(uid)
+        self.prober.kick(uid, container)
+        return {"uid": uid, "container": container, "restart_count": count}
 
     def _pod_lock(self, uid: str) -> threading.Lock:
         with self._locks_lock:
             return self._pod_locks[uid]
+
+    def _signal(self, cid: str, signal: str) -> None:
+        """Send a signal; a container that has stopped or gone meanwhile is fine."""
+        try:
+            self.client.api.kill(cid, signal=signal)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: not running
+                raise
 
     def _containers(self, uid: str) -> list:
         return self.client.containers.list(all=True, filters={"label": f"{LABEL_UID}={uid}"}, ignore_removed=True)
@@ -189,6 +288,24 @@ class PodRuntime:
             if container.labels.get(LABEL_CONTAINER) == name:
                 return container
         raise NotFound(f"pod {uid} has no container {name!r} on this host")
+
+    def _inspect(self, listed: dict) -> dict | None:
+        """The container's inspect data, from the cache while its listed state is the same."""
+        cid, state = listed["Id"], listed.get("State")
+        cached = self._inspected.get(cid)
+        if cached is not None and cached[0] == state:
+            return cached[1]
+        try:
+            attrs = self.client.api.inspect_container(cid)
+        except docker.errors.NotFound:
+            return None
+        self._inspected[cid] = (state, attrs)
+        return attrs
+
+    def _forget_inspections(self, uid: str) -> None:
+        for cid, (_, attrs) in list(self._inspected.items()):
+            if (attrs.get("Config", {}).get("Labels") or {}).get(LABEL_UID) == uid:
+                self._inspected.pop(cid, None)
 
     def _create(self, config: dict) -> None:
         config = dict(config)
@@ -214,43 +331,63 @@ class PodRuntime:
             # Hosts often have no registry (air-gapped, `raftkube image load`): the local copy will do.
             log.warning("pulling %s failed, using the local image: %s", image, exc.explanation or exc)
 
-    def _status(self, uid: str, container) -> dict:
-        state = container.attrs.get("State", {})
-        name = container.labels.get(LABEL_CONTAINER, "")
-        return {
+    def _status(self, uid: str, labels: dict, attrs: dict) -> dict:
+        state = attrs.get("State", {})
+        name = labels.get(LABEL_CONTAINER, "")
+        with self._memory_lock:
+            remembered = self._restarts(uid).get(name) or {"count": 0, "last": None}
+        status = {
             "name": name,
-            "id": container.id,
-            "image": container.attrs.get("Config", {}).get("Image"),
+            "id": attrs.get("Id"),
+            "image": attrs.get("Config", {}).get("Image"),
+            "image_id": attrs.get("Image"),
             "state": state.get("Status"),
             # The main process, while running: /proc/PID/ns/net is the pod's network namespace.
             "pid": state.get("Pid") or None,
             "exit_code": state.get("ExitCode"),
-            "restart_count": self._restarts(uid).get(name, 0),
+            "oom_killed": bool(state.get("OOMKilled")),
+            "error": state.get("Error") or "",
+            "restart_count": remembered["count"],
+            "last_termination": remembered["last"],
             "started_at": _timestamp(state.get("StartedAt")),
             "finished_at": _timestamp(state.get("FinishedAt")),
-            "ports": json.loads(container.labels.get(LABEL_PORTS) or "[]"),
+            "ports": json.loads(labels.get(LABEL_PORTS) or "[]"),
         }
+        if name != PAUSE:
+            status |= self.prober.status(uid, name)
+        return status
 
     def _restarts_file(self, uid: str) -> Path:
         return self.pods_dir / uid / "restarts.json"
 
-    def _restarts(self, uid: str) -> dict[str, int]:
-        try:
-            return json.loads(self._restarts_file(uid).read_text())
-        except (FileNotFoundError, ValueError):
-            return {}
+    def _restarts(self, uid: str) -> dict[str, dict]:
+        """container -> {count, last}: kept in memory, read from the pod's directory once
+        (so a new helper process still knows). The caller holds `_memory_lock`."""
+        memory = self._restart_memory.get(uid)
+        if memory is None:
+            try:
+                saved = json.loads(self._restarts_file(uid).read_text())
+            except (FileNotFoundError, ValueError):
+                saved = {}
+            memory = {
+                name: value if isinstance(value, dict) else {"count": int(value), "last": None}
+                for name, value in saved.items()
+            }
+            self._restart_memory[uid] = memory
+        return memory
 
-    def _save_restarts(self, uid: str, counts: dict[str, int]) -> None:
+    def _save_restarts(self, uid: str, memory: dict[str, dict]) -> None:
         path = self._restarts_file(uid)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".restarts.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(counts))
+        tmp = path.with_name(f".restarts.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(memory))
         os.replace(tmp, path)
 
     def _reset_restarts(self, uid: str, container: str) -> None:
-        counts = self._restarts(uid)
-        if counts.pop(container, None) is not None:
-            self._save_restarts(uid, counts)
+        with self._memory_lock:
+            memory = self._restarts(uid)
+            if memory.pop(container, None) is not None:
+                self._save_restarts(uid, memory)
 
     @contextlib.contextmanager
     def _docker(self) -> Iterator[None]:
@@ -423,14 +560,3 @@ def _container_name(container: str, pod: str, namespace: str, uid: str) -> str:
 def _check_uid(uid: Any) -> None:
     if not isinstance(uid, str) or not _UID.match(uid):
         raise BadRequest(f"pod uid {uid!r} is not a valid uid")
-
-
-def _timestamp(value: str | None) -> float | None:
-    """Docker's RFC 3339 time (nanoseconds, `0001-01-01...` for never) as a Unix timestamp."""
-    if not value or value.startswith("0001-"):
-        return None
-    main, _, rest = value.partition(".")
-    fraction = rest.rstrip("Z")[:6] if rest else "0"
-    # Whole seconds come without a fraction, so "Z" ends `main`: Python < 3.11 rejects it there.
-    stamp = datetime.datetime.fromisoformat(main.rstrip("Z")).replace(tzinfo=datetime.timezone.utc)
-    return stamp.timestamp() + float(f"0.{fraction or '0'}")

@@ -30,7 +30,9 @@ Op = Callable[..., Any]
 class Server:
     """Serves one connection: requests from `inp`, answers to `out`, until `inp` ends."""
 
-    def __init__(self, ops: Mapping[str, Op], terms: TermStore, out: BinaryIO, workers: int = 8):
+    # Generous: a stop_pod holds a worker for up to the pod's grace period (30 s by
+    # default), and a few deletions at once must not leave the leader's reports queued.
+    def __init__(self, ops: Mapping[str, Op], terms: TermStore, out: BinaryIO, workers: int = 32):
         self.ops, self.terms, self.out = ops, terms, out
         self._write_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="op")
