@@ -278,6 +278,21 @@ PORT = in_range(1, 65535)
 PROTOCOL = one_of("TCP", "UDP", "SCTP")
 
 
+def port_number_or_name(value: int | str) -> None:
+    """A port as a number (1..65535) or as the name of a container port."""
+    if isinstance(value, int):
+        PORT(value)
+    else:
+        name_rule(names.port_name)(value)
+
+
+def http_header_name(value: str) -> None:
+    """An HTTP header field name: RFC 7230's token characters."""
+    allowed = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    if not value or set(value) - allowed:
+        raise ValidationError(f'invalid value "{value}": must be a valid HTTP header name')
+
+
 class Object(Schema):
     """A Kubernetes struct: an unknown field is an error, never silently dropped."""
 

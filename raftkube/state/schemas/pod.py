@@ -11,6 +11,7 @@ from raftkube.state.schemas.fields import (
     PROTOCOL,
     Bool,
     Int,
+    IntOrString,
     Labels,
     List,
     Nested,
@@ -22,11 +23,13 @@ from raftkube.state.schemas.fields import (
     absolute_path,
     dicts_in,
     duplicates,
+    http_header_name,
     in_range,
     ipv4,
     name_rule,
     not_empty,
     one_of,
+    port_number_or_name,
     quantity,
 )
 from raftkube.state.schemas.meta import ObjectMeta, TopLevel
@@ -95,6 +98,78 @@ class VolumeMount(Object):
     readOnly = Bool()
 
 
+PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket")
+# Kubernetes' defaults for a probe's timing; 0 (or absent) means the default, as there.
+PROBE_DEFAULTS = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
+
+
+class ExecAction(Object):
+    command = List(Str(), required=True, validate=not_empty)
+
+
+class HTTPHeader(Object):
+    name = Str(required=True, validate=http_header_name)
+    value = Str(required=True)
+
+
+class HTTPGetAction(Object):
+    path = Str(load_default="/")
+    port = IntOrString(required=True, validate=port_number_or_name)
+    host = Str(validate=not_empty)
+    scheme = Str(load_default="HTTP", validate=one_of("HTTP", "HTTPS"))
+    httpHeaders = List(Nested(HTTPHeader))
+
+
+class TCPSocketAction(Object):
+    port = IntOrString(required=True, validate=port_number_or_name)
+    host = Str(validate=not_empty)
+
+
+class Probe(Object):
+    """A readiness probe; liveness and startup probes add that successThreshold is 1."""
+
+    exec = Nested(ExecAction)
+    httpGet = Nested(HTTPGetAction)
+    tcpSocket = Nested(TCPSocketAction)
+    initialDelaySeconds = Int(load_default=0, validate=in_range(0))
+    timeoutSeconds = Int(validate=in_range(0))
+    periodSeconds = Int(validate=in_range(0))
+    successThreshold = Int(validate=in_range(0))
+    failureThreshold = Int(validate=in_range(0))
+    terminationGracePeriodSeconds = Int(validate=in_range(1))
+
+    @pre_load
+    def _refuse_grpc(self, data: Any, **kwargs: Any) -> Any:
+        if isinstance(data, dict) and "grpc" in data:
+            message = "unsupported probe handler: supported handlers: " + ", ".join(PROBE_HANDLERS)
+            raise ValidationError({"grpc": [message]})
+        return data
+
+    @validates_schema
+    def _one_handler(self, data: dict, **kwargs: Any) -> None:
+        given = [key for key in PROBE_HANDLERS if key in data]
+        if not given:
+            raise ValidationError({"exec": ["must specify a handler type (exec, httpGet or tcpSocket)"]})
+        if len(given) > 1:
+            raise ValidationError({given[1]: ["may not specify more than 1 handler type"]})
+
+    @post_load
+    def _defaults(self, data: dict, **kwargs: Any) -> dict:
+        for name, default in PROBE_DEFAULTS.items():
+            if not data.get(name):
+                data[name] = default
+        return data
+
+
+class SingleSuccessProbe(Probe):
+    """livenessProbe and startupProbe: one success is enough, by Kubernetes' rule."""
+
+    @validates_schema
+    def _success_once(self, data: dict, **kwargs: Any) -> None:
+        if data.get("successThreshold") not in (None, 0, 1):
+            raise ValidationError({"successThreshold": ["must be 1"]})
+
+
 class Container(Object):
     name = Str(required=True, validate=name_rule(names.dns1123_label))
     image = Str(required=True, validate=not_empty)
@@ -108,6 +183,9 @@ class Container(Object):
     imagePullPolicy = Str(validate=one_of("Always", "IfNotPresent", "Never"))
     terminationMessagePath = Str()
     terminationMessagePolicy = Str(validate=one_of("File", "FallbackToLogsOnError"))
+    livenessProbe = Nested(SingleSuccessProbe)
+    readinessProbe = Nested(Probe)
+    startupProbe = Nested(SingleSuccessProbe)
 
     @validates_schema(pass_original=True, skip_on_field_errors=False)
     def _unique_names(self, data: dict, original: Any, **kwargs: Any) -> None:
