@@ -221,13 +221,22 @@ class Prober:
         return next_at if next_at is not None else time.time() + entry.idle_recheck
 
     def _inspect(self, entry: _Entry) -> dict | None:
-        """The container's current run, by its pod labels (its id changes when the pod is replaced)."""
+        """The container's current state: by the id seen last (one call), else found by its
+        pod labels (its id changes when `ensure_pod` replaces it)."""
+        if entry.container_id is not None:
+            try:
+                return self.client.api.inspect_container(entry.container_id)
+            except docker.errors.NotFound:
+                entry.container_id = None
         filters = {"label": [f"io.raftkube.pod.uid={entry.pod['uid']}", f"io.raftkube.container.name={entry.container}"]}
         try:
             found = self.client.api.containers(all=True, filters=filters)
-            return self.client.api.inspect_container(found[0]["Id"]) if found else None
-        except (docker.errors.NotFound, IndexError):
+            container = self.client.api.inspect_container(found[0]["Id"]) if found else None
+        except docker.errors.NotFound:
             return None
+        if container is not None:
+            entry.container_id = container["Id"]
+        return container
 
     def _kill(self, entry: _Entry, kind: str, spec: ProbeSpec) -> None:
         what = "liveness" if kind == LIVENESS else "startup"
