@@ -9,6 +9,7 @@ inside those commands, so that `get` starts fast.
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime, timezone
 
 import click
@@ -46,10 +47,14 @@ def _run(masters: Masters, work):
 @namespace_option
 @click.option("-A", "--all-namespaces", is_flag=True, help="List across all namespaces.")
 @click.option("-o", "--output", type=click.Choice(["wide", "json", "yaml", "name"]), default=None)
+@click.option("-w", "--watch", is_flag=True, help="After listing, print each change as it happens.")
+@click.option("--watch-only", is_flag=True, help="Print changes only, not the listing first.")
+@click.option("--output-watch-events", is_flag=True, help="Show each change's type (ADDED, MODIFIED, DELETED).")
 @inventory_option
-def get(kind: str, name: str | None, selector: str | None, namespace: str | None,
-        all_namespaces: bool, output: str | None, inventory: str | None) -> None:
-    """Show one object, or list objects of a kind."""
+def get(kind: str, name: str | None, selector: str | None, namespace: str | None, all_namespaces: bool,
+        output: str | None, watch: bool, watch_only: bool, output_watch_events: bool,
+        inventory: str | None) -> None:
+    """Show one object, or list objects of a kind; -w follows changes until interrupted."""
     info = kind_info(kind)
     if name and all_namespaces:
         raise UserError("a NAME cannot be combined with -A")
@@ -58,6 +63,9 @@ def get(kind: str, name: str | None, selector: str | None, namespace: str | None
     parse_selector(selector)  # a typo is reported before any master is asked
     ns = None if all_namespaces or not info.namespaced else namespace or DEFAULT_NAMESPACE
     masters = find_masters(inventory)
+    if watch or watch_only:
+        _watch(masters, info, ns, name, selector, output, all_namespaces, watch_only, output_watch_events)
+        return
 
     def work(client: ApiClient) -> list[dict]:
         if name:
@@ -72,6 +80,38 @@ def get(kind: str, name: str | None, selector: str | None, namespace: str | None
         click.echo(text.rstrip("\n"))
     elif not name and output in (None, "wide"):
         click.echo(nothing_found(ns), err=True)
+
+
+def _watch(masters: Masters, info: KindInfo, ns: str | None, name: str | None, selector: str | None,
+           output: str | None, all_namespaces: bool, watch_only: bool, events: bool) -> None:
+    """`get -w`: the listing (unless --watch-only), then every change, until interrupted."""
+    from raftkube.client.printing import WatchPrinter
+    from raftkube.client.watching import WatchCursor, follow
+
+    printer = WatchPrinter(output, info, all_namespaces, events)
+    params = {"labelSelector": selector} if selector else {}
+
+    def wanted(obj: dict) -> bool:
+        return name is None or obj.get("metadata", {}).get("name") == name
+
+    with masters.client() as client:
+        listed = client.get(object_path(info, ns), params)
+        items = [obj for obj in listed["items"] if wanted(obj)]
+        if name and not items:
+            client.get(object_path(info, ns, name))  # kubectl's error for a missing object
+        cursor = WatchCursor(int(listed["metadata"]["resourceVersion"]), items)
+        if not watch_only:
+            _echo(printer.lines([("ADDED", obj) for obj in items], datetime.now(timezone.utc)))
+        try:
+            for change in follow(client, object_path(info, ns), params, cursor, wanted):
+                _echo(printer.lines([change], datetime.now(timezone.utc)))
+        except KeyboardInterrupt:
+            sys.exit(130)
+
+
+def _echo(text: str) -> None:
+    if text:
+        click.echo(text)
 
 
 # -- delete ---------------------------------------------------------------------------

@@ -132,27 +132,82 @@ def _parse_time(text: str) -> datetime.datetime:
 def _table(
     objects: list[dict], kind_info: KindInfo, now: datetime.datetime, wide: bool, all_ns: bool
 ) -> str:
-    headers, wide_headers, row_of = _PRINTERS[kind_info.kind]
-    rows = []
-    for obj in objects:
-        row, wide_row = row_of(obj, now)
-        rows.append(row + wide_row if wide else row)
-    if wide:
-        headers = headers + wide_headers
-    if all_ns and kind_info.namespaced:
-        headers = ["NAMESPACE", *headers]
-        rows = [[_meta(obj).get("namespace", "")] + row for obj, row in zip(objects, rows)]
-    return _align([headers, *rows])
+    headers = table_headers(kind_info, wide, all_ns)
+    return _align([headers, *(table_row(obj, kind_info, now, wide, all_ns) for obj in objects)])
+
+
+def table_headers(kind_info: KindInfo, wide: bool = False, all_namespaces: bool = False) -> Row:
+    """The column titles `get` prints for a kind."""
+    headers, wide_headers, _ = _PRINTERS[kind_info.kind]
+    headers = headers + wide_headers if wide else list(headers)
+    return ["NAMESPACE", *headers] if all_namespaces and kind_info.namespaced else headers
+
+
+def table_row(obj: dict, kind_info: KindInfo, now: datetime.datetime | float, wide: bool = False,
+              all_namespaces: bool = False) -> Row:
+    """One object's cells under `table_headers`."""
+    row, wide_row = _PRINTERS[kind_info.kind][2](obj, _as_time(now))
+    row = row + wide_row if wide else row
+    return [_meta(obj).get("namespace", ""), *row] if all_namespaces and kind_info.namespaced else row
+
+
+class WatchPrinter:
+    """What `get -w` prints: the listing, then each change as it comes.
+
+    A table keeps the column widths of what it printed before (growing them for a wider
+    cell), so rows printed one by one line up like kubectl's; the header is printed
+    once. `events` adds kubectl's `--output-watch-events` EVENT column (or, for json and
+    yaml, prints `{"type", "object"}`).
+    """
+
+    def __init__(self, output: str | None, kind_info: KindInfo, all_namespaces: bool = False,
+                 events: bool = False):
+        self.output = output or ""
+        if self.output not in OUTPUTS:
+            raise OutputError(f'unsupported output format "{output}": use one of wide, json, yaml, name')
+        self.kind_info = kind_info
+        self.all_namespaces = all_namespaces
+        self.events = events
+        self._widths: list[int] | None = None
+
+    def lines(self, changes: list[tuple[str, dict]], now: datetime.datetime | float) -> str:
+        """The text for these (event type, object) changes, "" if none; no final newline."""
+        if not changes:
+            return ""
+        if self.output in ("json", "yaml", "name"):
+            return "\n".join(self._document(event_type, obj) for event_type, obj in changes)
+        wide = self.output == "wide"
+        rows = [table_row(obj, self.kind_info, now, wide, self.all_namespaces) for _, obj in changes]
+        if self.events:
+            rows = [[event_type, *row] for (event_type, _), row in zip(changes, rows)]
+        if self._widths is None:
+            headers = table_headers(self.kind_info, wide, self.all_namespaces)
+            rows = [["EVENT", *headers] if self.events else headers, *rows]
+            # EVENT sized for its longest word at once, so later rows need not shift.
+            self._widths = [len("MODIFIED") + 3 if self.events else 0] + [0] * (len(rows[0]) - 1)
+        self._widths = [max(width, *(len(row[i]) + 3 for row in rows), 6) for i, width in enumerate(self._widths)]
+        return "\n".join(_aligned(row, self._widths) for row in rows)
+
+    def _document(self, event_type: str, obj: dict) -> str:
+        if self.output == "name":
+            return object_name(obj, self.kind_info)
+        document = {"type": event_type, "object": obj} if self.events else obj
+        if self.output == "json":
+            return json.dumps(document, indent=4)
+        import yaml
+
+        return "---\n" + yaml.safe_dump(document, default_flow_style=False, sort_keys=False).rstrip("\n")
 
 
 def _align(rows: list[Row]) -> str:
     """Columns like Go's tabwriter as kubectl sets it up (min width 6, padding 3)."""
     widths = [max(6, max(len(row[i]) for row in rows) + 3) for i in range(len(rows[0]))]
-    lines = []
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths)]
-        lines.append(("".join(cells) + row[-1]).rstrip())
-    return "\n".join(lines)
+    return "\n".join(_aligned(row, widths) for row in rows)
+
+
+def _aligned(row: Row, widths: list[int]) -> str:
+    cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths)]
+    return ("".join(cells) + row[-1]).rstrip()
 
 
 def _meta(obj: dict) -> dict:
