@@ -15,6 +15,7 @@ from raftkube.errors import UserError
 # name -> ("module:attribute", short help shown by `raftkube --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
     "apply": ("raftkube.client.applying:apply", "Create or update objects from manifests (three-way)."),
+    "diff": ("raftkube.client.applying:diff", "Show what `apply -f FILE` would change (exit 1 if anything)."),
     "get": ("raftkube.client.commands:get", "Show one object, or list (and watch) objects of a kind."),
     "describe": ("raftkube.client.commands:describe", "Show one object in detail, with its recent events."),
     "delete": ("raftkube.client.commands:delete", "Delete objects by name, by -f FILE, or by -l SELECTOR."),
@@ -47,6 +48,25 @@ class _Group(click.Group):
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+    def main(self, *args, **kwargs):
+        """Click's own mistakes (a bad option, a missing argument) are user errors too:
+        one line naming the command, exit code 1, like every other mistake."""
+        kwargs["standalone_mode"] = False
+        kwargs.setdefault("prog_name", "raftkube")
+        try:
+            code = super().main(*args, **kwargs)
+        except click.ClickException as exc:
+            where = f"{exc.ctx.command_path}: " if getattr(exc, "ctx", None) else ""
+            click.echo(f"error: {where}{exc.format_message()}", err=True)
+            sys.exit(1)
+        except (click.Abort, KeyboardInterrupt):
+            sys.exit(130)
+        except BrokenPipeError:
+            # `raftkube get pods | head`: the reader left; say nothing more.
+            sys.stderr.close()
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context):
         try:

@@ -182,7 +182,7 @@ def test_label_annotate_scale_describe(masters):
     scaled = raftkube(masters, "scale", "rc/web", "--replicas", "3")
     assert scaled.returncode == 0 and scaled.stdout.strip() == "replicationcontroller/web scaled"
     rc = masters.request("m1", "GET", "/api/v1/namespaces/default/replicationcontrollers/web")[1]
-    assert rc["metadata"]["labels"] == {"tier": "back"} and rc["metadata"]["annotations"] == {"note": "hello"}
+    assert rc["metadata"]["labels"] == {"tier": "back"} and rc["metadata"]["annotations"]["note"] == "hello"
     assert rc["spec"]["replicas"] == 3
     described = raftkube(masters, "describe", "rc", "web")
     assert described.returncode == 0 and "web" in described.stdout and "tier=back" in described.stdout
