@@ -21,7 +21,7 @@ import yaml
 from aiohttp import web
 
 from raftkube.errors import UserError
-from raftkube.state import names, objects
+from raftkube.state import deletion, names, objects
 from raftkube.state.commands import ClusterState
 from raftkube.state.committer import Committer, NoQuorum
 from raftkube.state.selectors import Selector, SelectorError, parse_selector
@@ -385,19 +385,26 @@ class ApiServer:
         raise ApiError("Conflict", f'{resource.info.plural} "{resource.name}" keeps changing; retry')
 
     async def _delete(self, request: web.Request, resource: Resource) -> dict:
+        """Kubernetes' DELETE with DeleteOptions (body or query): graceful pods,
+        propagation policies and finalizers are the state machine's (state/deletion.py)."""
         if resource.info.kind == "Namespace" and resource.name in BUILTIN_NAMESPACES:
             raise ApiError("Forbidden", f'namespaces "{resource.name}" is forbidden: this namespace may not be deleted')
-        preconditions = {}
-        if request.can_read_body:
-            preconditions = (await self._body(request)).get("preconditions") or {}
-            if not isinstance(preconditions, dict):
-                raise ApiError("BadRequest", "preconditions must be a mapping of uid and resourceVersion")
-        return await self._commit({
+        body = (await self._body(request)) if request.can_read_body else None
+        try:
+            options = deletion.parse_delete_options(body, request.query)
+        except deletion.DeletionError as exc:
+            raise ApiError("BadRequest", str(exc)) from None
+        command = {
             "op": "delete", "rid": self._rid(request), "kind": resource.info.kind,
-            "namespace": resource.store_namespace, "name": resource.name,
-            "resourceVersion": preconditions.get("resourceVersion") or request.query.get("resourceVersion"),
-            "uid": preconditions.get("uid"),
-        })
+            "namespace": resource.store_namespace, "name": resource.name, "now": _now(),
+            "resourceVersion": options.preconditions.get("resourceVersion") or request.query.get("resourceVersion"),
+            "uid": options.preconditions.get("uid"),
+        }
+        if options.grace is not None:
+            command["gracePeriodSeconds"] = options.grace
+        if options.propagation is not None:
+            command["propagationPolicy"] = options.propagation
+        return await self._commit(command)
 
     async def _ensure_namespace(self, namespace: str) -> None:
         """The built-in namespaces exist as soon as anything is created in them."""

@@ -17,6 +17,7 @@ import collections
 import logging
 
 from raftkube.state import allocation
+from raftkube.state import deletion
 from raftkube.state.objects import KINDS
 
 logger = logging.getLogger(__name__)
@@ -178,9 +179,9 @@ class ClusterState:
         self._check_preconditions(current, obj["metadata"].get("resourceVersion"),
                                   obj["metadata"].get("uid"), kind, name)
         obj = self._with_addresses(kind, current, obj)
-        stored = dict(obj)
+        stored = deletion.carry_deletion(current, obj)
         stored["metadata"] = {
-            **obj["metadata"],
+            **stored["metadata"],
             "uid": current["metadata"]["uid"],
             "creationTimestamp": current["metadata"]["creationTimestamp"],
             "resourceVersion": current["metadata"]["resourceVersion"],
@@ -188,12 +189,17 @@ class ClusterState:
         }
         if stored == current:  # no new version, no watch event: "unchanged"
             return ok(current)
+        if deletion.finished(stored):  # its last finalizer removed while terminating
+            return ok(self._remove(kind, namespace, name))
         return ok(self._store("MODIFIED", kind, namespace, name, stored))
 
     def _op_delete(self, command: dict) -> dict:
-        """Args: kind, namespace, name, optional resourceVersion/uid preconditions.
+        """Args: kind, namespace, name, optional resourceVersion/uid preconditions,
+        gracePeriodSeconds, propagationPolicy, now (needed when it only marks).
 
-        Deleting a namespace deletes everything in it, in the same command.
+        Kubernetes' graceful deletion and finalizers (see deletion.py): the object may
+        stay, terminating, with a deletionTimestamp. Deleting a namespace deletes
+        everything in it, in the same command.
         """
         kind = _text(command.get("kind"), "kind")
         namespace = _text(command.get("namespace", ""), "namespace", allow_empty=True)
@@ -202,6 +208,15 @@ class ClusterState:
         if current is None:
             raise CommandError("NotFound", f"{_describe(kind, name)} not found")
         self._check_preconditions(current, command.get("resourceVersion"), command.get("uid"), kind, name)
+        try:
+            terminating = deletion.plan_delete(current, command.get("now"), command.get("gracePeriodSeconds"),
+                                               command.get("propagationPolicy"))
+        except deletion.DeletionError as exc:
+            raise CommandError("BadRequest", str(exc)) from None
+        if terminating is current:
+            return ok(current)
+        if terminating is not None:
+            return ok(self._store("MODIFIED", kind, namespace, name, terminating))
         if kind == NAMESPACE_KIND:
             for member_kind, member_ns, member_name in self._keys_in_namespace(name):
                 self._remove(member_kind, member_ns, member_name)
