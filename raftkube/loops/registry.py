@@ -3,7 +3,17 @@
 
 from __future__ import annotations
 
-CONTROLLERS: list = []
+from raftkube.loops.gc import GarbageCollector
+from raftkube.loops.nodes import NodeLifecycle
+from raftkube.loops.replication import ReplicationManager
+from raftkube.loops.scheduler import Scheduler
+
+CONTROLLERS: list = [
+    Scheduler,
+    ReplicationManager,
+    GarbageCollector,
+    NodeLifecycle,
+]
 
 
 def register(factory) -> None:
