@@ -23,7 +23,9 @@ def update(state, obj):
 
 
 def delete(state, kind, ns, name):
-    return state.apply({"op": "delete", "rid": f"r{next(_ids)}", "kind": kind, "namespace": ns, "name": name})
+    # grace 0: a bound pod is removed at once (a plain delete only marks it terminating)
+    return state.apply({"op": "delete", "rid": f"r{next(_ids)}", "kind": kind, "namespace": ns, "name": name,
+                        "gracePeriodSeconds": 0})
 
 
 def node(name, **spec):
