@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from raftkube.loops.gc import GarbageCollector
+from raftkube.loops.kubelet import Kubelets
 from raftkube.loops.nodes import NodeLifecycle
 from raftkube.loops.replication import ReplicationManager
 from raftkube.loops.scheduler import Scheduler
@@ -13,6 +14,7 @@ CONTROLLERS: list = [
     ReplicationManager,
     GarbageCollector,
     NodeLifecycle,
+    Kubelets,
 ]
 
 
