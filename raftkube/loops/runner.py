@@ -30,6 +30,7 @@ from raftkube.state.committer import Committer, NoQuorum
 logger = logging.getLogger(__name__)
 
 WATCHDOG_PERIOD = 0.05
+RECONNECT_MAX = 3.0
 
 
 class Loops:
@@ -150,7 +151,9 @@ class Loops:
         from raftkube.remote.pool import HostPool
 
         hosts = list(self._node_hosts.values())
-        pool = HostPool(hosts, self._inventory.known_hosts_path, max_workers=4)
+        # A node back from an outage is heard again within seconds, not after 30 s of back-off.
+        pool = HostPool(hosts, self._inventory.known_hosts_path, max_workers=4, connect_timeout=5.0,
+                        backoff_max=RECONNECT_MAX)
         # Each node's worker blocks a thread on its own host only: one per node plus spares.
         executor = ThreadPoolExecutor(max_workers=2 * len(hosts) + 4, thread_name_prefix="loops-hosts")
         return pool, executor

@@ -177,10 +177,12 @@ class HelperClient:
 class HostConnection:
     """One host's SSH connection and helper, (re)opened on demand, shared by threads."""
 
-    def __init__(self, host: Host, known_hosts: str | Path, zipapp: Zipapp | None = None, connect_timeout: float = 10.0):
+    def __init__(self, host: Host, known_hosts: str | Path, zipapp: Zipapp | None = None, connect_timeout: float = 10.0,
+                 backoff_max: float = BACKOFF_MAX):
         self.host = host
         self.known_hosts = Path(known_hosts)
         self.connect_timeout = connect_timeout
+        self.backoff_max = backoff_max
         self._zipapp = zipapp
         self._lock = threading.Lock()
         self._conn: fabric.Connection | None = None
@@ -230,7 +232,7 @@ class HostConnection:
             except (UserError, paramiko.SSHException, OSError, EOFError) as exc:
                 self._teardown()
                 self._failures += 1
-                delay = min(BACKOFF_FIRST * 2 ** (self._failures - 1), BACKOFF_MAX)
+                delay = min(BACKOFF_FIRST * 2 ** (self._failures - 1), self.backoff_max)
                 self._next_attempt = time.monotonic() + delay
                 error = exc if isinstance(exc, UserError) else ssh.HostUnreachable(
                     f"{ssh.describe(self.host)}: cannot start the helper: {exc or type(exc).__name__}"

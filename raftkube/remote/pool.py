@@ -39,9 +39,9 @@ class Outcome:
 class HostPool:
     """The leader's connections, opened on first use and kept; close() ends every helper."""
 
-    def __init__(self, hosts: Iterable[Host], known_hosts: str | Path, max_workers: int = 16):
+    def __init__(self, hosts: Iterable[Host], known_hosts: str | Path, max_workers: int = 16, **connection_options):
         zipapp = helper_zipapp()  # built once here, not raced for by the first fan-out
-        self._connections = {host.name: HostConnection(host, known_hosts, zipapp) for host in hosts}
+        self._connections = {host.name: HostConnection(host, known_hosts, zipapp, **connection_options) for host in hosts}
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="hosts")
 
     @property
