@@ -205,3 +205,26 @@ def test_report_events_since(conn, run):
     # A seq past the newest is a leader talking to a restarted helper: it gets everything.
     assert call(conn, "report", events_since=report["seq"] + 10**6)["events"][0]["seq"] <= first[0]["seq"]
     assert [p["uid"] for p in call(conn, "list_pods")] == [p["uid"] for p in call(conn, "report")["pods"]]
+
+
+def test_a_superseded_helper_stops_probing(lab, conn):
+    """A deposed leader's helper (still connected) must not kill containers any more.
+    Runs last in this module: it raises the host's term past TERM."""
+    inv = load_inventory(lab.inventory_path)
+    host = inv.host("node1")
+    old_term = TERM
+    liveness = fast({"exec": {"command": ["false"]}}, initialDelaySeconds=2)
+    pod = make_pod("superseded", [container("app", "sleep", "3600", livenessProbe=liveness)], grace=1)
+    uid = pod["metadata"]["uid"]
+    call(conn, "ensure_pod", pod=pod)
+    with HostConnection(host, inv.known_hosts_path) as newer:
+        newer.call("ping", term=old_term + 1)  # a newer leader speaks to the host
+        time.sleep(6)  # the old helper's liveness probe would have killed it by now
+        [seen] = [p for p in newer.call("report", term=old_term + 1)["pods"] if p["uid"] == uid]
+        assert seen["containers"][0]["state"] == "running"
+        assert seen["ensured"] is False  # the newer helper was never given the pod
+        # Given the pod, the newer helper probes it, and kills it.
+        newer.call("ensure_pod", {"pod": pod}, term=old_term + 1)
+        wait_for("killed by the newer helper's probe", lambda: next(
+            p for p in newer.call("report", term=old_term + 1)["pods"] if p["uid"] == uid)["containers"][0]["state"] == "exited")
+        newer.call("remove_pod", {"uid": uid}, term=old_term + 1)

@@ -237,3 +237,15 @@ def test_term_store_refuses_lower_terms_across_instances(tmp_path):
         b.admit(3)
     b.admit(4)
     assert a.highest() == 4 and not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_helper_knows_when_a_newer_leader_took_the_host_over(tmp_path):
+    old, new = TermStore(tmp_path / "term"), TermStore(tmp_path / "term")
+    assert not old.superseded()
+    old.admit(4)
+    new.admit(4)
+    assert not old.superseded() and not new.superseded()  # the same leader, two connections
+    new.admit(5)
+    assert old.superseded() and not new.superseded()
+    old.admit(6)  # the old leader won a later election
+    assert not old.superseded() and new.superseded()

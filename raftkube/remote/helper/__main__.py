@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> None:
         stream=sys.stderr, level=args.log_level.upper(), format=f"helper[{os.getpid()}] %(levelname)s %(name)s: %(message)s"
     )
     die_with_parent()
-    server = Server(make_ops(args.state_dir, args.docker_host), TermStore(args.state_dir / "term"), _protocol_stdout())
+    terms = TermStore(args.state_dir / "term")
+    server = Server(make_ops(args.state_dir, args.docker_host, terms.superseded), terms, _protocol_stdout())
     if args.idle_exit > 0:
         exit_when_idle(server, args.idle_exit)
     server.serve(sys.stdin.buffer)

@@ -32,6 +32,7 @@ class TermStore:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._lock = threading.Lock()
+        self.admitted = 0  # the highest term this process has accepted a request with
 
     def admit(self, term: int) -> None:
         """Accept `term` (recording it when it is new and higher) or raise StaleTerm."""
@@ -44,6 +45,14 @@ class TermStore:
             if term > highest:
                 self._write(term)
                 log.info("term %d recorded (was %d)", term, highest)
+            self.admitted = max(self.admitted, term)
+
+    def superseded(self) -> bool:
+        """Whether a newer leader has spoken to this host (through another helper process)
+        since this one last accepted a request: what this helper does on its own, its
+        probes, must then stop, or a deposed leader's helper would go on killing containers."""
+        with self._lock:
+            return self._read() > self.admitted
 
     @contextmanager
     def _host_lock(self) -> Iterator[None]:

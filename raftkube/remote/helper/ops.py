@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 
-def make_ops(state_dir: Path, docker_host: str) -> dict[str, Callable[..., Any]]:
-    """Every op of a helper whose host state lives in `state_dir`, engine at `docker_host`."""
+def make_ops(state_dir: Path, docker_host: str, superseded: Callable[[], bool] = lambda: False) -> dict[str, Callable[..., Any]]:
+    """Every op of a helper whose host state lives in `state_dir`, engine at `docker_host`;
+    `superseded()` tells when a newer leader's helper has taken over the host."""
     runtime_lock = threading.Lock()
     runtime = None
 
@@ -27,7 +28,7 @@ def make_ops(state_dir: Path, docker_host: str) -> dict[str, Callable[..., Any]]
             if runtime is None:
                 from raftkube.remote.helper.runtime import PodRuntime
 
-                runtime = PodRuntime(docker_host, state_dir / "pods")
+                runtime = PodRuntime(docker_host, state_dir / "pods", superseded)
             return runtime
 
     def ping(delay: float = 0.0) -> dict:

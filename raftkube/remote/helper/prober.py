@@ -17,7 +17,8 @@ Handlers, as kubelet runs them:
 
 A liveness (or startup) failure records Unhealthy then Killing events and stops the
 container with the pod's grace period, off the pool (it may take that long); the leader
-sees it exited and restarts it per restartPolicy.
+sees it exited and restarts it per restartPolicy. A helper whose leader was superseded
+(the host has admitted a newer term through another helper) stops probing.
 """
 
 from __future__ import annotations
@@ -80,8 +81,10 @@ class _Entry:
 class Prober:
     """The probes of every pod on one Docker engine."""
 
-    def __init__(self, client: docker.DockerClient, docker_host: str, events: EventRing, workers: int = 4):
+    def __init__(self, client: docker.DockerClient, docker_host: str, events: EventRing,
+                 superseded: Callable[[], bool] = lambda: False, workers: int = 4):
         self.client, self.docker_host, self.events = client, docker_host, events
+        self.superseded = superseded
         self._pods: dict[str, dict[str, _Entry]] = {}  # uid -> container name -> entry
         self._specs: dict[str, Any] = {}  # uid -> what the pod's probes were made from
         self._heap: list[tuple[float, int, int, _Entry]] = []
@@ -193,6 +196,9 @@ class Prober:
 
     def _probe(self, entry: _Entry) -> float:
         """Run the entry's due probes; returns when to look at it next."""
+        if self.superseded():
+            # A newer leader's helper probes this host now; this one only waits for its end.
+            return time.time() + entry.idle_recheck
         container = self._inspect(entry)
         now = time.time()
         if container is None or not container["State"].get("Running"):

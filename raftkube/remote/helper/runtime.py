@@ -29,7 +29,7 @@ import shutil
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,7 +69,7 @@ def _valid_name(value) -> bool:
 class PodRuntime:
     """The pods of one Docker engine, with their volumes under `pods_dir/<uid>/`."""
 
-    def __init__(self, docker_host: str, pods_dir: Path):
+    def __init__(self, docker_host: str, pods_dir: Path, superseded: Callable[[], bool] = lambda: False):
         self.docker_host = docker_host
         self.pods_dir = Path(pods_dir)
         # The helper runs requests in parallel; two changes to one pod must not interleave.
@@ -84,7 +84,7 @@ class PodRuntime:
         with self._docker():
             # Asks the engine for its API version: fails here when Docker is not running.
             self.client = docker.DockerClient(base_url=docker_host, timeout=120)
-        self.prober = Prober(self.client, docker_host, self.events)
+        self.prober = Prober(self.client, docker_host, self.events, superseded)
 
     def docker_version(self) -> str:
         with self._docker():
