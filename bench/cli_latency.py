@@ -18,6 +18,7 @@ import argparse
 import os
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -46,15 +47,20 @@ def start_local_masters(root: Path) -> tuple[Path, list[subprocess.Popen]]:
     token = Path(f"{inventory}.token")
     token.write_text(TOKEN + "\n")
     token.chmod(0o600)
+    from raftkube.pki import ensure_cluster_pki
+    from raftkube.remote.inventory import load_inventory
+
+    ensure_cluster_pki(load_inventory(inventory))
+    tls = ssl.create_default_context(cafile=f"{inventory}.ca.crt")
     procs = [subprocess.Popen([sys.executable, "-m", "raftkube", "master", "-i", str(inventory), "--name", n,
                                "--data-dir", str(root / n)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for n in names]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            request = urllib.request.Request(f"http://127.0.0.1:{ports['m1'][0]}/api/v1/namespaces",
+            request = urllib.request.Request(f"https://127.0.0.1:{ports['m1'][0]}/api/v1/namespaces",
                                              headers={"Authorization": f"Bearer {TOKEN}"})
-            with urllib.request.urlopen(request, timeout=2):
+            with urllib.request.urlopen(request, timeout=2, context=tls):
                 return inventory, procs
         except OSError:
             time.sleep(0.2)

@@ -17,6 +17,7 @@ import os
 import resource
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,8 @@ from pathlib import Path
 import aiohttp
 from pysyncobj import FAIL_REASON, SyncObj, replicated
 
+from raftkube.pki import ensure_cluster_pki
+from raftkube.remote.inventory import load_inventory
 from raftkube.state.store import raft_conf
 
 TOKEN = "bench-token"
@@ -111,11 +114,12 @@ def start_masters(root: Path) -> tuple[list[subprocess.Popen], list[str]]:
     token = Path(f"{inventory}.token")
     token.write_text(TOKEN + "\n")
     token.chmod(0o600)
+    ensure_cluster_pki(load_inventory(inventory))
     procs = [subprocess.Popen([sys.executable, "-m", "raftkube", "master", "-i", str(inventory),
                                "--name", f"m{n}", "--data-dir", str(root / f"m{n}")],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for n in range(1, 4)]
-    return procs, [f"http://127.0.0.1:{api}" for api, _ in ports]
+    return procs, [f"https://127.0.0.1:{api}" for api, _ in ports]
 
 
 def cpu_seconds(pid: int | None = None) -> float:
@@ -127,9 +131,10 @@ def cpu_seconds(pid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def measure_api(endpoints: list[str], seconds: float, clients: int) -> float:
+async def measure_api(endpoints: list[str], seconds: float, clients: int, ca_file: str) -> float:
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with aiohttp.ClientSession(headers=headers, connector=aiohttp.TCPConnector(limit=clients)) as session:
+    connector = aiohttp.TCPConnector(limit=clients, ssl=ssl.create_default_context(cafile=ca_file))
+    async with aiohttp.ClientSession(headers=headers, connector=connector) as session:
         await _until_writable(session, endpoints)
         created = [0]
         deadline = time.monotonic() + seconds
@@ -194,7 +199,7 @@ def main() -> None:
             try:
                 before = [cpu_seconds(proc.pid) for proc in procs] + [cpu_seconds()]
                 started = time.monotonic()
-                api_rates.append(asyncio.run(measure_api(endpoints, args.seconds, args.clients)))
+                api_rates.append(asyncio.run(measure_api(endpoints, args.seconds, args.clients, f"{root}/inventory.ini.ca.crt")))
                 elapsed = time.monotonic() - started
                 used = [cpu_seconds(proc.pid) - b for proc, b in zip(procs, before)] + [cpu_seconds() - before[-1]]
                 cpu_shares.append((elapsed, used))

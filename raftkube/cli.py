@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "annotate": ("raftkube.client.commands:annotate", "Set (k=v) or remove (k-) annotations of an object."),
     "scale": ("raftkube.client.commands:scale", "Set the desired replica count of a replication controller."),
     "cluster": ("raftkube.client.commands:cluster", "The masters: status, adding and removing a master."),
+    "kubeconfig": ("raftkube.client.kubeconfig:kubeconfig", "Print a kubeconfig for kubectl and client libraries."),
     "lab": ("raftkube.lab.commands:lab", "A whole cluster on one Linux machine (namespaces, sshd, dockerd)."),
     "master": ("raftkube.master:master", "Run one master replica in the foreground."),
     "setup": ("raftkube.setup:setup", "Prepare every host over SSH and start the masters."),

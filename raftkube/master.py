@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import signal
+import ssl
 from pathlib import Path
 
 import click
@@ -11,6 +12,7 @@ from pysyncobj import SyncObjException
 
 from raftkube.errors import UserError
 from raftkube.loops.runner import Loops
+from raftkube.pki import certificate_expiry
 from raftkube.remote.inventory import Inventory, load_inventory
 from raftkube.state.api import ApiServer
 from raftkube.state.store import Store, raft_conf
@@ -29,19 +31,36 @@ DEFAULT_DATA_DIR = "/var/lib/raftkube/master"
 @click.option("--token-file", type=click.Path(dir_okay=False),
               help="Bearer token / Raft password (default: the inventory's token file).")
 def master(inventory: str, name: str, data_dir: str, token_file: str | None) -> None:
-    """Run one master replica in the foreground."""
+    """Run one master replica in the foreground (https with INVENTORY.pki/NAME.crt|key)."""
     inv = load_inventory(inventory)
     host = inv.host(name)
     if not host.is_master:
         raise UserError(f"{name} is not in the [masters] group of {inventory}")
     token = read_token(token_file or inv.token_path)
+    cert_path, key_path = inv.master_cert_paths(name)
+    tls = _server_tls(cert_path, key_path)
+    expires = certificate_expiry(cert_path.read_bytes()).strftime("%Y-%m-%dT%H:%M:%SZ")
     peers = [f"{m.address}:{m.raft_port}" for m in inv.masters]
     asyncio.run(_serve(name, f"{host.address}:{host.raft_port}", peers, Path(data_dir), token,
-                       host.address, host.api_port, inv))
+                       host.address, host.api_port, tls, expires, inv))
+
+
+def _server_tls(cert: Path, key: Path) -> ssl.SSLContext:
+    """The API serves https only, with the certificate `raftkube setup` issued this master."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except FileNotFoundError:
+        raise UserError(f"no serving certificate {cert} / key {key}: run `raftkube setup`") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise UserError(f"cannot load the serving certificate {cert}: {exc}") from None
+    return context
 
 
 async def _serve(name: str, raft_address: str, peers: list[str], data_dir: Path, token: str,
-                 api_host: str, api_port: int, inventory: Inventory | None = None) -> None:
+                 api_host: str, api_port: int, tls: ssl.SSLContext, cert_expires: str,
+                 inventory: Inventory | None = None) -> None:
     """Serve until SIGTERM/SIGINT, then hand leadership over and stop Raft cleanly."""
     try:
         conf = raft_conf(token, data_dir)
@@ -54,16 +73,16 @@ async def _serve(name: str, raft_address: str, peers: list[str], data_dir: Path,
         store.destroy()
         raise UserError(f"cannot serve Raft on {raft_address}: the port is taken or the address is not local") from None
     loops = Loops(store, name, inventory)
-    api = ApiServer(store, token, name)
+    api = ApiServer(store, token, name, cert_expires=cert_expires)
     api.node_access = loops.node_access
     runner = web.AppRunner(api.app(), access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, api_host, api_port).start()
+        await web.TCPSite(runner, api_host, api_port, ssl_context=tls).start()
     except OSError as exc:
         store.destroy()
         raise UserError(f"cannot serve the API on {api_host}:{api_port}: {exc.strerror}") from None
-    logger.warning("master %s: API on %s:%d, Raft on %s", name, api_host, api_port, raft_address)
+    logger.warning("master %s: API on https://%s:%d, Raft on %s", name, api_host, api_port, raft_address)
     loops_task = asyncio.create_task(loops.run(), name="loops")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

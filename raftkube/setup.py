@@ -24,9 +24,11 @@ from typing import TypeVar
 import click
 import fabric
 
-from raftkube.client.api import ApiClient, ApiError
-from raftkube.client.discovery import inventory_path
+from raftkube.client.api import ApiClient, ApiError, tls_context
+from raftkube.client.discovery import endpoint, inventory_path
+from raftkube.client.kubeconfig import write_kubeconfig
 from raftkube.errors import UserError
+from raftkube.pki import ensure_cluster_pki
 from raftkube.remote import hostprep, ssh
 from raftkube.remote.hostprep import HostFacts
 from raftkube.remote.inventory import Host, Inventory, load_inventory
@@ -99,6 +101,7 @@ def setup_cluster(inventory_path: str | Path, echo: Callable[[str], None] = clic
     _check_inventory(inventory)
     progress = Progress(echo, tty)
     token = _ensure_token(inventory.token_path, progress)
+    _ensure_pki(inventory, progress)
     failures: dict[str, str] = {}
     prepared: dict[str, _Prepared] = {}
     with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL, len(inventory.hosts)))) as pool:
@@ -110,6 +113,10 @@ def setup_cluster(inventory_path: str | Path, echo: Callable[[str], None] = clic
                 installed = _each(pool, masters, lambda p: _install(p, wheelhouse, progress), progress, failures)
                 _start_masters(inventory, [p for p in masters if p.host.name in installed], token, wheelhouse,
                                prepared, progress, failures)
+            if inventory.masters:
+                path, changed = write_kubeconfig(inventory, token)
+                if changed:
+                    progress.step("local", f"wrote {path} (export KUBECONFIG={path})")
             if any(m.name not in failures for m in inventory.masters):
                 _wait_for_leader(inventory, token, prepared, progress)
                 nodes = [prepared[n.name] for n in inventory.nodes if n.name in prepared]
@@ -163,6 +170,18 @@ def _ensure_token(path: Path, progress: Progress) -> str:
         f.write(token + "\n")
     progress.step("local", f"created token {path}")
     return token
+
+
+def _ensure_pki(inventory: Inventory, progress: Progress) -> None:
+    """The cluster CA and every master's serving certificate (renewed 30 days before expiry)."""
+    if not inventory.masters:
+        return
+    created, certs = ensure_cluster_pki(inventory)
+    if created:
+        progress.step("local", f"created cluster CA {inventory.ca_cert_path}")
+    for cert in certs:
+        if cert.action != "kept":
+            progress.step(cert.name, f"serving certificate {cert.action}, expires {cert.expires:%Y-%m-%d}")
 
 
 def _each(pool: ThreadPoolExecutor, items: Iterable[T], work: Callable[[T], object], progress: Progress,
@@ -225,16 +244,11 @@ def _start_masters(inventory: Inventory, masters: list[_Prepared], token: str, w
             _wait_for_leader(inventory, token, prepared, progress, member=p.host)
 
 
-def _endpoint(host: Host) -> str:
-    address = f"[{host.address}]" if ":" in host.address else host.address
-    return f"http://{address}:{host.api_port}"
-
-
 def _wait_for_leader(inventory: Inventory, token: str, prepared: dict[str, _Prepared], progress: Progress,
                      member: Host | None = None) -> None:
     """Until a leader with quorum exists (or, given `member`, until that master follows one)."""
     started = time.monotonic()
-    leader = _poll_leader([_endpoint(m) for m in inventory.masters], token, member)
+    leader = _poll_leader([endpoint(m) for m in inventory.masters], token, member, inventory)
     if leader is None:
         logs = []
         for m in [member] if member else inventory.masters:
@@ -250,13 +264,13 @@ def _wait_for_leader(inventory: Inventory, token: str, prepared: dict[str, _Prep
         progress.step("cluster", f"leader {leader}" + (f" elected after {waited:.1f}s" if waited >= 0.5 else ""))
 
 
-def _poll_leader(endpoints: list[str], token: str, member: Host | None) -> str | None:
+def _poll_leader(endpoints: list[str], token: str, member: Host | None, inventory: Inventory) -> str | None:
     deadline = time.monotonic() + LEADER_TIMEOUT
-    with ApiClient(endpoints, token) as client:
+    with ApiClient(endpoints, token, ssl_context=tls_context(inventory.ca_cert_path)) as client:
         while time.monotonic() < deadline:
-            for endpoint in [_endpoint(member)] if member else endpoints:
+            for url in [endpoint(member)] if member else endpoints:
                 try:
-                    status = client.status_of(endpoint)
+                    status = client.status_of(url)
                 except ApiError:
                     status = None
                 if not status:
@@ -308,7 +322,8 @@ def _differs(wanted: dict, actual: dict) -> bool:
 
 
 def _register_nodes(inventory: Inventory, token: str, nodes: list[_Prepared], progress: Progress) -> None:
-    with ApiClient([_endpoint(m) for m in inventory.masters], token) as client:
+    with ApiClient([endpoint(m) for m in inventory.masters], token,
+                   ssl_context=tls_context(inventory.ca_cert_path)) as client:
         for p in nodes:
             wanted = _node_object(p)
             path = f"/api/v1/nodes/{p.host.name}"

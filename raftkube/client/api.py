@@ -45,6 +45,34 @@ class MastersUnreachable(UserError):
     """No master answered within the deadline."""
 
 
+class UntrustedMaster(UserError):
+    """A master's certificate does not verify against the cluster CA (never retried)."""
+
+
+def tls_context(ca_file: str | None):
+    """An `ssl.SSLContext` trusting only the cluster CA in `ca_file` (`Inventory.ca_cert_path`)."""
+    import ssl  # only https clients pay for it
+
+    if ca_file is None:
+        return ssl.create_default_context()
+    try:
+        return ssl.create_default_context(cafile=str(ca_file))
+    except FileNotFoundError:
+        raise UserError(f"cluster CA {ca_file} not found: run `raftkube setup`") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise UserError(f"cannot read the cluster CA {ca_file}: {exc}") from None
+
+
+def _refuse_untrusted(endpoint: str, exc: BaseException) -> None:
+    """A certificate the CA did not sign is the wrong CA or a man in the middle: another
+    master (same CA) or another try would not help, so say so at once."""
+    import ssl
+
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        raise UntrustedMaster(f"{endpoint}: the master's certificate does not verify against the cluster CA "
+                              f"({exc.verify_message}); is the inventory's .ca.crt this cluster's?") from None
+
+
 class ApiClient:
     """Talks to the masters at `endpoints` ("http://host:port" or "https://host:port"),
     authenticated by `token`; `ssl_context` verifies https masters (the cluster CA).
@@ -102,6 +130,7 @@ class ApiClient:
                     return answer
                 last_problem = f"{endpoint}: {answer.get('message') or reason}"
             except CONNECTION_ERRORS as exc:
+                _refuse_untrusted(endpoint, exc)
                 last_problem = f"{endpoint}: {_describe(exc)}"
             logger.debug("retrying %s %s: %s", method, path, last_problem)
             attempt += 1
@@ -137,7 +166,8 @@ class ApiClient:
             connection.request("GET", "/raftkube/v1/cluster", headers=self._headers())
             response = connection.getresponse()
             answer = _decode(response.read())
-        except CONNECTION_ERRORS:
+        except CONNECTION_ERRORS as exc:
+            _refuse_untrusted(endpoint, exc)
             return None
         finally:
             connection.close()
@@ -182,6 +212,7 @@ class ApiClient:
                 response = connection.getresponse()
             except CONNECTION_ERRORS as exc:
                 connection.close()
+                _refuse_untrusted(endpoint, exc)
                 problems.append(f"{endpoint}: {_describe(exc)}")
                 continue
             if response.status in RETRY_STATUSES:

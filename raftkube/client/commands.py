@@ -336,6 +336,7 @@ def summarize_cluster(masters: Masters, statuses: list[dict | None]) -> dict:
             "name": names.get(address, ""), "address": address, "state": state,
             "term": own["term"] if own else None, "lastApplied": own["lastApplied"] if own else None,
             "lag": lag, "inRaftConfig": address in [m["address"] for m in view["members"]],
+            "certificateExpires": own.get("certificateExpires") if own else None,
         })
     return {
         "leader": names.get(leader["self"], leader["self"]) if leader else None,
@@ -349,10 +350,11 @@ def _cluster_table(report: dict) -> str:
     head = (f"leader: {report['leader'] or '<none>'}"
             + (f" ({report['leaderAddress']})" if report["leaderAddress"] else "")
             + f"  term: {report['term']}  commit index: {report['commitIndex']}")
-    rows = [("NAME", "ADDRESS", "STATE", "TERM", "APPLIED", "LAG")]
+    rows = [("NAME", "ADDRESS", "STATE", "TERM", "APPLIED", "LAG", "CERT EXPIRES")]
     for m in report["members"]:
+        expires = (m.get("certificateExpires") or "")[:10] or None
         rows.append((m["name"] or "-", m["address"], m["state"], _cell(m["term"]),
-                     _cell(m["lastApplied"]), _cell(m["lag"])))
+                     _cell(m["lastApplied"]), _cell(m["lag"]), _cell(expires)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["   ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     return "\n".join([head, *lines])
@@ -369,7 +371,7 @@ def _member_change(name: str, inventory: str | None) -> tuple[Masters, str]:
     if not host.is_master:
         raise UserError(f"{name} is not in the [masters] group of {masters.inventory.path}")
     endpoints = [e for e, m in zip(masters.endpoints, masters.inventory.masters) if m.name != name]
-    return Masters(masters.inventory, endpoints, masters.token), f"{host.address}:{host.raft_port}"
+    return Masters(masters.inventory, endpoints, masters.token, masters.ca_file), f"{host.address}:{host.raft_port}"
 
 
 @cluster.command("add-master")

@@ -6,23 +6,24 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from raftkube.client.api import ApiClient
+from raftkube.client.api import ApiClient, tls_context
 from raftkube.errors import UserError
-from raftkube.remote.inventory import Inventory, load_inventory
+from raftkube.remote.inventory import Host, Inventory, load_inventory
 from raftkube.state.token import read_token
 
 
 @dataclass(frozen=True)
 class Masters:
-    """The inventory the masters came from, their API endpoints and the bearer token."""
+    """The inventory the masters came from, their API endpoints, the bearer token and the CA."""
 
     inventory: Inventory
     endpoints: list[str]
     token: str
+    ca_file: str | None = None
 
     def client(self, **options) -> ApiClient:
         """An `ApiClient` for these masters (`with masters.client() as client: ...`)."""
-        return ApiClient(self.endpoints, self.token, **options)
+        return ApiClient(self.endpoints, self.token, ssl_context=tls_context(self.ca_file), **options)
 
 
 def inventory_path(option: str | None) -> Path:
@@ -42,8 +43,13 @@ def find_masters(option: str | None = None) -> Masters:
     inventory = load_inventory(inventory_path(option))
     if not inventory.masters:
         raise UserError(f"{inventory.path}: no hosts in the [masters] group")
-    endpoints = [f"http://{_url_host(m.address)}:{m.api_port}" for m in inventory.masters]
-    return Masters(inventory, endpoints, read_token(inventory.token_path))
+    return Masters(inventory, [endpoint(m) for m in inventory.masters], read_token(inventory.token_path),
+                   str(inventory.ca_cert_path))
+
+
+def endpoint(master: Host) -> str:
+    """The API's URL on a master (https only)."""
+    return f"https://{_url_host(master.address)}:{master.api_port}"
 
 
 def _url_host(address: str) -> str:

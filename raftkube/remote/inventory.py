@@ -67,11 +67,37 @@ class Inventory:
     token_path: Path
     known_hosts_path: Path
 
+    @property
+    def ca_cert_path(self) -> Path:
+        """The cluster CA's certificate (what clients trust), made by `raftkube setup`."""
+        return ca_cert_file(self.path)
+
+    @property
+    def ca_key_path(self) -> Path:
+        return Path(f"{self.path}.ca.key")
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        return Path(f"{self.path}.kubeconfig")
+
+    def master_cert_paths(self, name: str) -> tuple[Path, Path]:
+        """(certificate, key) of master `name`'s serving certificate; the same layout on the master."""
+        return master_cert_files(self.path, name)
+
     def host(self, name: str) -> Host:
         try:
             return self.hosts[name]
         except KeyError:
             raise InventoryError(f"{self.path}: no host named {name!r}") from None
+
+
+def ca_cert_file(inventory_path: str | Path) -> Path:
+    return Path(f"{inventory_path}.ca.crt")
+
+
+def master_cert_files(inventory_path: str | Path, name: str) -> tuple[Path, Path]:
+    directory = Path(f"{inventory_path}.pki")
+    return directory / f"{name}.crt", directory / f"{name}.key"
 
 
 @dataclass

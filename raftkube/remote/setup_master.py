@@ -29,7 +29,7 @@ import fabric
 import raftkube
 from raftkube.errors import UserError
 from raftkube.remote.hostprep import STATE_DIR, HostFacts
-from raftkube.remote.inventory import Host, Inventory, render_inventory
+from raftkube.remote.inventory import Host, Inventory, ca_cert_file, master_cert_files, render_inventory
 from raftkube.remote.ssh import RemoteCommandFailed, file_chunks, run, upload
 
 log = logging.getLogger(__name__)
@@ -208,6 +208,15 @@ def master_config(inventory: Inventory, host: Host, token: str, wheel_digest: st
     files[REMOTE_INVENTORY] = (rendered.encode(), 0o644)
     files[f"{REMOTE_INVENTORY}.token"] = (token.encode() + b"\n", 0o600)
     files[START_SCRIPT] = (_start_script(host, wheel_digest).encode(), 0o755)
+    # https: the CA (a master forwards some requests to the leader) and its own certificate.
+    cert, key = inventory.master_cert_paths(host.name)
+    remote_cert, remote_key = master_cert_files(REMOTE_INVENTORY, host.name)
+    for local, there, mode in ((inventory.ca_cert_path, ca_cert_file(REMOTE_INVENTORY), 0o644),
+                               (cert, remote_cert, 0o644), (key, remote_key, 0o600)):
+        try:
+            files[str(there)] = (local.read_bytes(), mode)
+        except OSError as exc:
+            raise UserError(f"cannot read {local} to copy to the masters: {exc.strerror}") from None
     h = hashlib.sha256(wheel_digest.encode())
     for path, (content, mode) in sorted(files.items()):
         h.update(f"{path}\0{mode}\0".encode() + content + b"\0")

@@ -110,8 +110,10 @@ class Resource:
 class ApiServer:
     """The aiohttp application of one master."""
 
-    def __init__(self, store: Store, token: str, master_name: str, committer: Committer | None = None):
+    def __init__(self, store: Store, token: str, master_name: str, committer: Committer | None = None,
+                 cert_expires: str | None = None):
         self.store = store
+        self.cert_expires = cert_expires
         self.committer = committer or Committer(store)
         self.master_name = master_name
         self._token = token
@@ -486,6 +488,7 @@ class ApiServer:
     async def cluster_status(self, request: web.Request) -> web.Response:
         status = self.store.raft_status()
         status["name"] = self.master_name
+        status["certificateExpires"] = self.cert_expires
         status["revision"], status["lease"] = self.store.read(lambda state: (state.revision, state.lease))
         return web.json_response(status)
 

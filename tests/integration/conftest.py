@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -14,6 +15,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from raftkube.pki import ensure_cluster_pki
+from raftkube.remote.inventory import load_inventory
 
 TOKEN = "integration-test-token"
 
@@ -45,10 +49,25 @@ class MasterCluster:
         token = Path(f"{path}.token")
         token.write_text(self.token + "\n")
         token.chmod(0o600)
+        # The same CA and certificates `raftkube setup` makes: the masters serve https only.
+        # Another inventory of this cluster shares its CA (a master started from it must be
+        # trusted by clients of the first).
+        first = getattr(self, "inventory", None)
+        if first is not None and path != first:
+            for suffix in (".ca.crt", ".ca.key"):
+                Path(f"{path}{suffix}").write_bytes(Path(f"{first}{suffix}").read_bytes())
+            Path(f"{path}.ca.key").chmod(0o600)
+        ensure_cluster_pki(load_inventory(path))
+        self.ca_file = str(load_inventory(path).ca_cert_path)
+        self.tls = ssl.create_default_context(cafile=self.ca_file)
         return path
 
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.ports[name][0]}"
+        return f"https://127.0.0.1:{self.ports[name][0]}"
+
+    def urlopen(self, request, timeout: float):
+        """urllib's urlopen, trusting the cluster CA."""
+        return urllib.request.urlopen(request, timeout=timeout, context=self.tls)
 
     def raft_address(self, name: str) -> str:
         return f"127.0.0.1:{self.ports[name][1]}"
@@ -87,7 +106,7 @@ class MasterCluster:
         for key, value in (headers or {}).items():
             request.add_header(key, value)
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with self.urlopen(request, timeout=timeout) as response:
                 return response.status, json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"{}")

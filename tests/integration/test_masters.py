@@ -71,7 +71,7 @@ def raw_post(masters, name: str, data: bytes, content_type: str) -> tuple[int, d
     request.add_header("Authorization", f"Bearer {TOKEN}")
     request.add_header("Content-Type", content_type)
     try:
-        with urllib.request.urlopen(request, timeout=20) as response:
+        with masters.urlopen(request, timeout=20) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
@@ -128,7 +128,7 @@ def test_watch_streams_changes_from_a_resource_version(masters):
     def watch():
         request = urllib.request.Request(masters.url(name) + f"{PODS}?watch=1&resourceVersion={start}&timeoutSeconds=5")
         request.add_header("Authorization", f"Bearer {TOKEN}")
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with masters.urlopen(request, timeout=10) as response:
             for line in response:
                 events.append(json.loads(line))
                 if events[-1]["type"] == "DELETED":
@@ -154,7 +154,7 @@ def test_killing_the_leader_loses_no_acknowledged_write(masters):
     killed_at: list[float] = []
 
     def writer(worker: int, stop: threading.Event):
-        with ApiClient(endpoints, TOKEN, request_timeout=5, deadline=20) as client:
+        with ApiClient(endpoints, TOKEN, request_timeout=5, deadline=20, ssl_context=masters.tls) as client:
             i = 0
             while not stop.is_set():
                 name = f"w{worker}-{i}"
@@ -195,7 +195,7 @@ def test_stopping_and_starting_every_master_keeps_everything(masters):
     # A client watching the leader does not hold up its stop.
     watch = urllib.request.Request(masters.url(leader) + f"{PODS}?watch=1&resourceVersion=1")
     watch.add_header("Authorization", f"Bearer {TOKEN}")
-    watching = urllib.request.urlopen(watch, timeout=30)
+    watching = masters.urlopen(watch, timeout=30)
     started = time.monotonic()
     assert masters.kill(leader, signal.SIGTERM) == 0  # a clean stop hands leadership over
     assert time.monotonic() - started < 10
@@ -260,7 +260,7 @@ def test_generate_name_and_immutable_fields(masters):
 def test_client_watch_starts_with_what_exists(masters):
     masters.request("m1", "POST", PODS, pod("existing", labels={"app": "w"}))
 
-    with ApiClient([masters.url(name) for name in masters.procs], TOKEN) as client:
+    with ApiClient([masters.url(name) for name in masters.procs], TOKEN, ssl_context=masters.tls) as client:
         events = []
         stream = client.watch(PODS, {"labelSelector": "app=w", "timeoutSeconds": "5"})
         for event in stream:

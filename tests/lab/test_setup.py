@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from raftkube.cli import main
-from raftkube.client.api import ApiClient
+from raftkube.client.api import ApiClient, tls_context
+from raftkube.client.discovery import endpoint
 from raftkube.remote import ssh
 from raftkube.remote.hostprep import gather_facts
 from raftkube.remote.inventory import load_inventory
@@ -41,10 +42,10 @@ def first_run(lab, wheelhouse):
 
 def api(lab, method: str, *args):
     inventory = load_inventory(lab.inventory_path)
-    endpoints = [f"http://{m.address}:{m.api_port}" for m in inventory.masters]
+    endpoints = [endpoint(m) for m in inventory.masters]
     token = inventory.token_path.read_text().strip()
 
-    with ApiClient(endpoints, token) as client:
+    with ApiClient(endpoints, token, ssl_context=tls_context(inventory.ca_cert_path)) as client:
         return getattr(client, method)(*args)
 
 
@@ -58,8 +59,18 @@ def test_first_run_prepares_everything(lab, first_run):
         assert f"{master}: master started" in text
     assert "cluster: leader " in text
     assert "node1: Node registered" in text and "node2: Node registered" in text
-    token = load_inventory(lab.inventory_path).token_path
-    assert token.stat().st_mode & 0o777 == 0o600
+    inventory = load_inventory(lab.inventory_path)
+    assert inventory.token_path.stat().st_mode & 0o777 == 0o600
+    assert f"local: created cluster CA {inventory.ca_cert_path}" in text
+    assert inventory.ca_key_path.stat().st_mode & 0o777 == 0o600
+    assert "master1: serving certificate issued, expires " in text
+    assert f"local: wrote {inventory.kubeconfig_path}" in text
+    assert inventory.kubeconfig_path.stat().st_mode & 0o777 == 0o600
+    key_mode = lab.exec("master1", ["stat", "-c", "%a", "/var/lib/raftkube/inventory.ini.pki/master1.key"],
+                        capture_output=True, text=True, check=True).stdout.strip()
+    assert key_mode == "600"
+    master2_key = lab.exec("master1", ["test", "-e", "/var/lib/raftkube/inventory.ini.pki/master2.key"])
+    assert master2_key.returncode != 0  # a master holds only its own key
 
 
 def test_master_answers_and_nodes_are_registered(lab, first_run):
@@ -76,6 +87,7 @@ def test_second_run_changes_nothing(lab, first_run, wheelhouse):
     setup_cluster(lab.inventory_path, lines.append, wheelhouse=wheelhouse)
     text = "\n".join(lines)
     assert "host key recorded" not in text and "created token" not in text
+    assert "serving certificate" not in text and "cluster CA" not in text and "kubeconfig" not in text
     for master in ("master1", "master2", "master3"):
         assert f"{master}: raftkube 0.1.0 already installed" in text
         assert f"{master}: master already running" in text
@@ -121,9 +133,10 @@ def test_master_comes_back_after_a_host_restart(lab, first_run):
     master1 = inventory.host("master1")
 
     def status():
-        endpoint = f"http://{master1.address}:{master1.api_port}"
-        with ApiClient([endpoint], inventory.token_path.read_text().strip()) as client:
-            return client.status_of(endpoint)
+        url = endpoint(master1)
+        with ApiClient([url], inventory.token_path.read_text().strip(),
+                       ssl_context=tls_context(inventory.ca_cert_path)) as client:
+            return client.status_of(url)
 
     deadline = time.monotonic() + 20
     while (answer := status()) is None and time.monotonic() < deadline:
