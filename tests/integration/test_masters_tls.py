@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import json
 import os
 import subprocess
 import sys
@@ -61,8 +60,11 @@ def cli(*args, env=None):
 
 
 def test_cli_verifies_against_the_cluster_ca(one_master, tmp_path):
+    code, _ = one_master.request("m1", "POST", "/api/v1/namespaces",
+                                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tls-check"}})
+    assert code == 201
     done = cli("get", "namespaces", "-i", str(one_master.inventory))
-    assert done.returncode == 0 and "default" in done.stdout
+    assert done.returncode == 0 and "tls-check" in done.stdout
     status = cli("cluster", "status", "-i", str(one_master.inventory))
     assert status.returncode == 0 and "CERT EXPIRES" in status.stdout
     # The same masters, but an inventory whose CA is another cluster's.
@@ -73,4 +75,4 @@ def test_cli_verifies_against_the_cluster_ca(one_master, tmp_path):
     refused = cli("get", "namespaces", "-i", str(other))
     assert refused.returncode == 1, refused.stdout
     assert "does not verify against the cluster CA" in refused.stderr and "Traceback" not in refused.stderr
-    assert json.dumps("default") not in refused.stdout
+    assert "tls-check" not in refused.stdout

@@ -1,18 +1,22 @@
 """Client commands import only what they use: no docker, SSH, netlink, Raft or aiohttp.
 
-Each command runs for real in a fresh interpreter against a small HTTP server standing
-in for a master (this is about imports, not about the API), then reports which of the
+Each command runs for real in a fresh interpreter against a small https server standing
+in for a master (its certificate from the same CA code setup uses) (this is about imports, not about the API), then reports which of the
 heavy modules ended up loaded.
 """
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from raftkube.pki import ensure_cluster_pki
+from raftkube.remote.inventory import load_inventory
 
 FORBIDDEN = ["docker", "paramiko", "fabric", "pyroute2", "pysyncobj", "aiohttp"]
 
@@ -87,10 +91,14 @@ class _FakeMaster(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def inventory(tmp_path_factory):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeMaster)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     root = tmp_path_factory.mktemp("fake")
     path = root / "inventory.ini"
     path.write_text(f"[masters]\nm1 ansible_host=127.0.0.1 raftkube_api_port={server.server_port}\n")
+    ensure_cluster_pki(load_inventory(path))
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(*load_inventory(path).master_cert_paths("m1"))
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     (root / "inventory.ini.token").write_text("t\n")
     (root / "pod.yaml").write_text(json.dumps(POD))
     yield path
@@ -126,6 +134,7 @@ COMMANDS = [
     ["apply", "-f", "{dir}/pod.yaml"],
     ["apply", "-f", "{dir}/pod.yaml", "--prune", "-l", "app=web"],
     ["diff", "-f", "{dir}/pod.yaml"],
+    ["kubeconfig"],
 ]
 
 
