@@ -82,7 +82,22 @@ def pod_status(pod: dict, observed: dict | None, host_ip: str, now: float) -> di
         status["startTime"] = timestamp(pause_started if pause_started else now)
     status["containerStatuses"] = statuses
     status["conditions"] = _conditions(old.get("conditions") or [], status["phase"], statuses, spec, now)
+    status.setdefault("qosClass", qos_class(spec))
     return status
+
+
+def qos_class(spec: dict) -> str:
+    """Kubernetes' QoS class: Guaranteed when every container's requests equal its cpu and
+    memory limits, BestEffort when no container asks for anything, else Burstable."""
+    resources = [c.get("resources") or {} for c in spec.get("containers") or []]
+    if not any(r.get("requests") or r.get("limits") for r in resources):
+        return "BestEffort"
+    guaranteed = all(
+        all(name in (r.get("limits") or {}) for name in ("cpu", "memory"))
+        and {**(r.get("limits") or {}), **(r.get("requests") or {})} == (r.get("limits") or {})
+        for r in resources
+    )
+    return "Guaranteed" if guaranteed else "Burstable"
 
 
 def _spec(pod: dict) -> dict:

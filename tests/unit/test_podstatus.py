@@ -218,3 +218,23 @@ def test_restart_plan_leaves_running_and_missing_containers_alone():
     assert restart_plan(make_pod("a", "b", "c"), observed, NOW) == [("b", NOW)]
     assert restart_plan(make_pod("a"), None, NOW) == []
     assert restart_plan(make_pod("a", status={"phase": "Succeeded"}), observed, NOW) == []
+
+
+@pytest.mark.parametrize(
+    "resources, qos",
+    [
+        ([{}, {}], "BestEffort"),
+        ([{"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}}], "Guaranteed"),
+        ([{"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "500m", "memory": "1Gi"}}], "Burstable"),
+        ([{"limits": {"cpu": "1"}, "requests": {"cpu": "1"}}], "Burstable"),
+        ([{"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}}, {}], "Burstable"),
+        ([{"requests": {"memory": "64Mi"}}, {}], "Burstable"),
+    ],
+)
+def test_qos_class_is_set_from_the_spec_unless_present(resources, qos):
+    pod = make_pod(*(f"c{i}" for i in range(len(resources))))
+    for container, r in zip(pod["spec"]["containers"], resources):
+        container["resources"] = r
+    assert pod_status(pod, None, HOST, NOW)["qosClass"] == qos
+    pod["status"] = {"qosClass": "Guaranteed"}
+    assert pod_status(pod, None, HOST, NOW)["qosClass"] == "Guaranteed"
