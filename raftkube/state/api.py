@@ -21,11 +21,15 @@ import yaml
 from aiohttp import web
 
 from raftkube.errors import UserError
-from raftkube.state import deletion, names, objects
+from raftkube.state import deletion, discovery, names, objects, patching, tables
 from raftkube.state.commands import ClusterState
 from raftkube.state.committer import Committer, NoQuorum
+from raftkube.state.fieldselectors import FieldSelector, parse_field_selector
+from raftkube.state.fieldvalidation import FieldValidationError, directive, validate_fields
+from raftkube.state.patching import merge_patch  # noqa: F401  (the API's merge patch, for callers)
 from raftkube.state.selectors import Selector, SelectorError, parse_selector
 from raftkube.state.store import Store
+from raftkube.state.watching import SelectionTracker, is_watch
 
 logger = logging.getLogger(__name__)
 
@@ -74,24 +78,13 @@ def _user_error_reason(exc: UserError) -> str:
         return "NotFound"
     if isinstance(exc, objects.ValidationError):
         return "Invalid"
+    if isinstance(exc, patching.PatchError):
+        return "Invalid"
     return "BadRequest"
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def merge_patch(target, patch):
-    """RFC 7386 JSON merge patch: null deletes a key, mappings merge, the rest replaces."""
-    if not isinstance(patch, dict):
-        return patch
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
 
 
 @dataclass(frozen=True)
@@ -124,17 +117,30 @@ class ApiServer:
         # Set by the master: helper ops on a node through the leader's host pool
         # (`raftkube.loops.runner.NodeAccess`), for pods/log and pods/exec.
         self.node_access = None
+        # pods/log and pods/exec (state/podio.py), set up by the master with node access.
+        self.pod_io = None
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._errors, self._authenticate], client_max_size=8 * 2**20)
         app.on_startup.append(self._on_startup)
         app.on_shutdown.append(self._on_shutdown)
         app.on_cleanup.append(self._on_cleanup)
+        app.on_response_prepare.append(_add_warnings)
+        app.router.add_get("/version", self.version)
+        app.router.add_get("/api", self.api_versions)
+        app.router.add_get("/apis", self.api_groups)
+        app.router.add_get("/api/{version}", self.api_resources)
+        app.router.add_get("/apis/{group}/{version}", self.api_resources)
+        app.router.add_get("/openapi/v3", self.openapi_root)
+        app.router.add_get("/openapi/v3/{key:.+}", self.openapi_document)
         for prefix in ("/api/{version}", "/apis/{group}/{version}"):
             app.router.add_route("*", prefix + "/namespaces/{namespace}/{plural}", self.collection)
             app.router.add_route("*", prefix + "/namespaces/{namespace}/{plural}/{name}", self.item)
+            app.router.add_route("*", prefix + "/namespaces/{namespace}/{plural}/{name}/{subresource}",
+                                 self.subresource)
             app.router.add_route("*", prefix + "/{plural}", self.collection)
             app.router.add_route("*", prefix + "/{plural}/{name}", self.item)
+            app.router.add_route("*", prefix + "/{plural}/{name}/{subresource}", self.subresource)
         app.router.add_get("/raftkube/v1/cluster", self.cluster_status)
         app.router.add_post("/raftkube/v1/cluster/members", self.add_member)
         app.router.add_delete("/raftkube/v1/cluster/members/{address}", self.remove_member)
@@ -221,6 +227,13 @@ class ApiServer:
         return Resource(info, namespace, name)
 
     async def _body(self, request: web.Request) -> dict:
+        body = await self._document(request)
+        if not isinstance(body, dict):
+            raise ApiError("BadRequest", "request body must be an object")
+        return body
+
+    async def _document(self, request: web.Request):
+        """The JSON (or YAML) body, whatever its shape (a JSON patch is a list)."""
         try:
             text = await request.text()
             if "yaml" in request.content_type:
@@ -229,8 +242,6 @@ class ApiServer:
                 body = json.loads(text)
         except (ValueError, yaml.YAMLError) as exc:
             raise ApiError("BadRequest", f"request body is not valid JSON/YAML: {exc}") from None
-        if not isinstance(body, dict):
-            raise ApiError("BadRequest", "request body must be an object")
         try:
             # YAML can hold dates, sets and bytes; stored (unknown fields inside `status`
             # are kept) they would break every later answer that includes the object.
@@ -268,13 +279,13 @@ class ApiServer:
     async def collection(self, request: web.Request) -> web.StreamResponse:
         resource = self._resource(request)
         if request.method == "GET":
-            if request.query.get("watch") in ("1", "true"):
+            if is_watch(request.query.get("watch")):
                 return await self._watch(request, resource)
             return await self._list(request, resource)
         if request.method == "POST":
             if resource.info.namespaced and resource.namespace is None:
                 raise ApiError("MethodNotAllowed", f"create {resource.info.plural} under /namespaces/NAMESPACE/")
-            return web.json_response(await self._create(request, resource), status=201)
+            return web.json_response(await self._create(request, resource, await self._body(request)), status=201)
         raise ApiError("MethodNotAllowed", f"{request.method} is not allowed on a collection")
 
     async def item(self, request: web.Request) -> web.StreamResponse:
@@ -285,9 +296,15 @@ class ApiServer:
         handler = handlers.get(request.method)
         if handler is None:
             raise ApiError("MethodNotAllowed", f"{request.method} is not allowed on an object")
-        if request.method == "GET" and request.query.get("watch") in ("1", "true"):
+        if request.method == "GET" and is_watch(request.query.get("watch")):
             return await self._watch(request, resource)
-        return web.json_response(await handler(request, resource))
+        if request.method == "PATCH" and request.content_type == patching.APPLY:
+            return await self._server_side_apply(request, resource)
+        answer = await handler(request, resource)
+        if request.method == "GET" and tables.wants_table(request.headers.get("Accept", "")):
+            answer = tables.table([answer], resource.info.kind, _now_time(), answer["metadata"].get("resourceVersion"),
+                                  request.query.get("includeObject", "Metadata"))
+        return web.json_response(answer)
 
     async def _get(self, request: web.Request, resource: Resource) -> dict:
         key = (resource.info.kind, resource.store_namespace, resource.name)
@@ -298,20 +315,27 @@ class ApiServer:
 
     async def _list(self, request: web.Request, resource: Resource) -> web.Response:
         selector = parse_selector(request.query.get("labelSelector", ""))
+        fields = parse_field_selector(request.query.get("fieldSelector"), resource.info.kind)
         kind = resource.info.kind
 
         def reader(state: ClusterState):
             return state.revision, state.list(kind, resource.namespace if resource.info.namespaced else None)
 
         revision, items = await self._read(request, reader)
-        items = [obj for obj in items if _selected(obj, selector)]
+        items = [obj for obj in items if _selected(obj, selector, fields)]
+        if tables.wants_table(request.headers.get("Accept", "")):
+            return web.json_response(tables.table(items, kind, _now_time(), str(revision),
+                                                  request.query.get("includeObject", "Metadata")))
         return web.json_response({
             "kind": f"{kind}List", "apiVersion": resource.info.api_version,
             "metadata": {"resourceVersion": str(revision)}, "items": items,
         })
 
-    def _prepare(self, resource: Resource, body: dict, name: str | None = None) -> dict:
-        """Check the body against the path, fill kind/namespace, validate (defaults)."""
+    def _prepare(self, resource: Resource, body: dict, name: str | None = None,
+                 request: web.Request | None = None) -> dict:
+        """Check the body against the path, fill kind/namespace, validate (defaults).
+
+        Unknown fields follow the request's `fieldValidation` (Strict by default)."""
         info = resource.info
         if body.setdefault("kind", info.kind) != info.kind:
             raise ApiError("BadRequest", f"body kind {body['kind']!r} does not match the path ({info.plural})")
@@ -327,11 +351,21 @@ class ApiServer:
                                              f"does not match the request ({resource.namespace!r})")
         else:
             meta.pop("namespace", None)
-        return objects.validate(body)
+        if request is None:
+            return objects.validate(body)
+        try:
+            how = directive(request.query.get("fieldValidation"))
+        except FieldValidationError as exc:
+            raise ApiError("BadRequest", str(exc)) from None
+        obj, warnings = validate_fields(body, how, objects.validate)
+        request.setdefault("warnings", []).extend(warnings)
+        return obj
 
-    async def _create(self, request: web.Request, resource: Resource) -> dict:
+    async def _create(self, request: web.Request, resource: Resource, body: dict) -> dict:
         """Create; a `generateName` gets a random suffix here, never in the state machine."""
-        obj = self._prepare(resource, await self._body(request))
+        obj = self._prepare(resource, body, request=request)
+        if _dry_run(request):
+            return obj
         await self._ensure_namespace(obj["metadata"].get("namespace", ""))
         generated = not obj["metadata"].get("name")
         for attempt in range(GENERATE_ATTEMPTS if generated else 1):
@@ -351,9 +385,41 @@ class ApiServer:
         return await self._update(request, resource, body, lambda current: dict(body))
 
     async def _patch(self, request: web.Request, resource: Resource) -> dict:
-        """JSON merge patch (RFC 7386) of the current object."""
-        patch = await self._body(request)
-        return await self._update(request, resource, patch, lambda current: merge_patch(current, patch))
+        """Merge, strategic merge or JSON patch of the current object, by Content-Type."""
+        content_type = _patch_type(request)
+        patch = await self._document(request)
+        body = patch if isinstance(patch, dict) else {}
+        return await self._update(request, resource, body,
+                                  lambda current: patching.apply_patch(current, content_type, patch))
+
+    async def _server_side_apply(self, request: web.Request, resource: Resource) -> web.Response:
+        """`apply-patch+yaml`: create when missing (201), else merge the applied configuration.
+
+        Field ownership is not tracked, so there are no conflicts to report; the field
+        manager is recorded in metadata.managedFields as Kubernetes does.
+        """
+        manager = request.query.get("fieldManager", "")
+        if not manager:
+            raise ApiError("BadRequest", "fieldManager is required for apply requests")
+        applied = await self._body(request)
+        entry = {"manager": manager, "operation": "Apply", "apiVersion": resource.info.api_version,
+                 "time": _now(), "fieldsType": "FieldsV1", "fieldsV1": {}}
+        key = (resource.info.kind, resource.store_namespace, resource.name)
+        if await self._read(request, lambda state: state.get(*key)) is None:
+            created = {**applied, "metadata": {**(applied.get("metadata") or {}), "managedFields": [entry]}}
+            if created["metadata"].get("name", resource.name) != resource.name:
+                raise ApiError("BadRequest", f"body name {created['metadata']['name']!r} does not match the path")
+            created["metadata"]["name"] = resource.name
+            return web.json_response(await self._create(request, resource, created), status=201)
+
+        def build(current: dict) -> dict:
+            merged = patching.strategic_merge_patch(current, applied)
+            others = [m for m in current["metadata"].get("managedFields") or []
+                      if not (m.get("manager") == manager and m.get("operation") == "Apply")]
+            merged["metadata"] = {**merged["metadata"], "managedFields": [*others, entry]}
+            return merged
+
+        return web.json_response(await self._update(request, resource, applied, build))
 
     async def _update(self, request: web.Request, resource: Resource, body: dict, build) -> dict:
         """Read, build the new object, check what Kubernetes keeps immutable, compare-and-swap.
@@ -377,7 +443,9 @@ class ApiServer:
                 # Not worth a retry: the object was deleted and made again since the client read it.
                 raise ApiError("Conflict", f'{resource.info.plural} "{resource.name}" has another uid '
                                            f'than {new["metadata"]["uid"]!r}: it was deleted and created again')
-            obj = objects.validate_update(current, self._prepare(resource, new, resource.name))
+            obj = objects.validate_update(current, self._prepare(resource, new, resource.name, request))
+            if _dry_run(request):
+                return obj
             try:
                 return await self._commit({"op": "update", "rid": self._rid(request, f"/{attempt}"),
                                            "object": obj, "now": _now()})
@@ -424,28 +492,44 @@ class ApiServer:
     async def _watch(self, request: web.Request, resource: Resource) -> web.StreamResponse:
         """Stream `{"type", "object"}` lines; without a resourceVersion, start with ADDED."""
         selector = parse_selector(request.query.get("labelSelector", ""))
+        fields = parse_field_selector(request.query.get("fieldSelector"), resource.info.kind)
+        as_table = tables.wants_table(request.headers.get("Accept", ""))
+        include_object = request.query.get("includeObject", "Metadata")
         kind, namespace = resource.info.kind, resource.namespace if resource.info.namespaced else None
         timeout_text = request.query.get("timeoutSeconds", "")
         if timeout_text and not timeout_text.isdigit():
             raise ApiError("BadRequest", f"timeoutSeconds {timeout_text!r} is not a whole number")
         timeout = int(timeout_text) if timeout_text else None
 
-        def wanted(obj: dict) -> bool:
+        def in_scope(obj: dict) -> bool:
             meta = obj["metadata"]
             return (obj.get("kind") == kind
                     and (namespace is None or meta.get("namespace", "") == namespace)
-                    and (resource.name is None or meta["name"] == resource.name)
-                    and _selected(obj, selector))
+                    and (resource.name is None or meta["name"] == resource.name))
+
+        def selected(obj: dict) -> bool:
+            return _selected(obj, selector, fields)
 
         start = request.query.get("resourceVersion", "")
         if start in ("", "0"):
             await self.committer.barrier()
             revision, initial = self.store.read(lambda state: (state.revision, state.list(kind, namespace)))
-            events = [("ADDED", obj) for obj in initial if wanted(obj)]
+            events = [("ADDED", obj) for obj in initial if in_scope(obj) and selected(obj)]
+            known = {obj["metadata"]["uid"]: selected(obj) for obj in initial if in_scope(obj)}
         elif start.isdigit():
             revision, events = int(start), []
+            # Objects unchanged since `start` were (not) selected then as now.
+            current = self.store.read(lambda state: state.list(kind, namespace))
+            known = {obj["metadata"]["uid"]: selected(obj) for obj in current
+                     if in_scope(obj) and int(obj["metadata"]["resourceVersion"]) <= revision}
         else:
             raise ApiError("BadRequest", f"resourceVersion {start!r} is not a number")
+        tracker = SelectionTracker(in_scope, selected, known)
+
+        def line(event_type: str, obj: dict) -> bytes:
+            if as_table and event_type != "ERROR":
+                obj = tables.table([obj], kind, _now_time(), obj["metadata"].get("resourceVersion"), include_object)
+            return json.dumps({"type": event_type, "object": obj}).encode() + b"\n"
 
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         await response.prepare(request)
@@ -453,7 +537,7 @@ class ApiServer:
         try:
             while True:
                 for event_type, obj in events:
-                    await response.write(json.dumps({"type": event_type, "object": obj}).encode() + b"\n")
+                    await response.write(line(event_type, obj))
                 changed = self._revision_changed
                 changes = self.store.read(lambda state: state.changes_since(revision))
                 if changes is None:
@@ -462,7 +546,7 @@ class ApiServer:
                     break
                 if changes:
                     revision = changes[-1][0]
-                    events = [(event_type, obj) for _, event_type, obj in changes if wanted(obj)]
+                    events = tracker.events((event_type, obj) for _, event_type, obj in changes)
                     continue
                 events = []
                 if self._stopping or request.transport is None or request.transport.is_closing():
@@ -479,6 +563,94 @@ class ApiServer:
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         return response
+
+    # -- discovery (state/discovery.py) ---------------------------------------------
+
+    async def version(self, request: web.Request) -> web.Response:
+        return web.json_response(discovery.version())
+
+    async def api_versions(self, request: web.Request) -> web.Response:
+        return web.json_response(discovery.api_versions(f"{request.host}"))
+
+    async def api_groups(self, request: web.Request) -> web.Response:
+        return web.json_response(discovery.api_group_list())
+
+    async def api_resources(self, request: web.Request) -> web.Response:
+        match = request.match_info
+        api_version = f"{match['group']}/{match['version']}" if "group" in match else match["version"]
+        document = discovery.resource_list(api_version)
+        if document is None:
+            raise ApiError("NotFound", f"the server could not find the requested resource ({api_version})")
+        return web.json_response(document)
+
+    async def openapi_root(self, request: web.Request) -> web.Response:
+        return web.json_response(discovery.openapi_root())
+
+    async def openapi_document(self, request: web.Request) -> web.Response:
+        api_version = discovery.openapi_key_version(request.match_info["key"])
+        if api_version is None:
+            raise ApiError("NotFound", f"no OpenAPI document for {request.match_info['key']}")
+        return web.json_response(discovery.openapi_document(api_version))
+
+    # -- subresources -----------------------------------------------------------------
+
+    async def subresource(self, request: web.Request) -> web.StreamResponse:
+        resource = self._resource(request)
+        if resource.info.namespaced and resource.namespace is None:
+            raise ApiError("NotFound", f"{resource.info.plural} live under /namespaces/NAMESPACE/")
+        sub = request.match_info["subresource"]
+        if sub == "scale" and resource.info.kind == "ReplicationController":
+            return web.json_response(await self._scale(request, resource))
+        if sub == "status":
+            return web.json_response(await self._status(request, resource))
+        if sub in ("log", "exec") and resource.info.kind == "Pod":
+            if self.pod_io is None:
+                raise ApiError("ServiceUnavailable", "this master cannot reach the nodes yet", retry_after=1)
+            handler = self.pod_io.log if sub == "log" else self.pod_io.exec
+            return await handler(request, resource.namespace, resource.name)
+        raise ApiError("NotFound", f"{resource.info.plural} have no subresource {sub!r}")
+
+    async def _scale(self, request: web.Request, resource: Resource) -> dict:
+        """`autoscaling/v1` Scale of a ReplicationController: GET, PUT, PATCH spec.replicas."""
+        if request.method == "GET":
+            return _scale_of(await self._get(request, resource))
+        if request.method not in ("PUT", "PATCH"):
+            raise ApiError("MethodNotAllowed", f"{request.method} is not allowed on scale")
+        if request.method == "PUT":
+            wanted = await self._body(request)
+        else:
+            content_type, patch = _patch_type(request), await self._document(request)
+            wanted = {}
+        pinned = (wanted.get("metadata") or {}).get("resourceVersion")
+
+        def build(current: dict) -> dict:
+            scale = wanted if request.method == "PUT" else \
+                patching.apply_patch(_scale_of(current), content_type, patch)
+            replicas = (scale.get("spec") or {}).get("replicas")
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                raise ApiError("Invalid", f"Scale: spec.replicas must be a whole number >= 0, got {replicas!r}")
+            return {**current, "spec": {**current["spec"], "replicas": replicas}}
+
+        body = {"metadata": {"resourceVersion": pinned}} if pinned else {}
+        return _scale_of(await self._update(request, resource, body, build))
+
+    async def _status(self, request: web.Request, resource: Resource) -> dict:
+        """The `status` subresource: GET the object, PUT/PATCH change only its status."""
+        if request.method == "GET":
+            return await self._get(request, resource)
+        if request.method == "PUT":
+            body = await self._body(request)
+            return await self._update(request, resource, body,
+                                      lambda current: {**current, "status": body.get("status") or {}})
+        if request.method == "PATCH":
+            content_type, patch = _patch_type(request), await self._document(request)
+
+            def build(current: dict) -> dict:
+                patched = patching.apply_patch(current, content_type, patch)
+                return {**current, "status": patched.get("status") or {}}
+
+            return await self._update(request, resource, patch if isinstance(patch, dict) else {}, build)
+        raise ApiError("MethodNotAllowed", f"{request.method} is not allowed on status")
 
     # -- cluster administration -------------------------------------------------------
 
@@ -535,5 +707,43 @@ def _member_address(address) -> str:
     return address
 
 
-def _selected(obj: dict, selector: Selector) -> bool:
-    return selector.matches(obj["metadata"].get("labels") or {})
+def _selected(obj: dict, selector: Selector, fields: FieldSelector | None = None) -> bool:
+    return selector.matches(obj["metadata"].get("labels") or {}) and (fields is None or fields.matches(obj))
+
+
+def _scale_of(rc: dict) -> dict:
+    meta = rc["metadata"]
+    selector = ",".join(f"{k}={v}" for k, v in sorted((rc["spec"].get("selector") or {}).items()))
+    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {"name": meta["name"], "namespace": meta.get("namespace", ""), "uid": meta.get("uid"),
+                         "resourceVersion": meta.get("resourceVersion"),
+                         "creationTimestamp": meta.get("creationTimestamp")},
+            "spec": {"replicas": rc["spec"].get("replicas", 1)},
+            "status": {"replicas": (rc.get("status") or {}).get("replicas", 0), "selector": selector}}
+
+
+def _now_time() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _dry_run(request: web.Request) -> bool:
+    """`dryRun=All`: validate and answer what would be stored, store nothing."""
+    values = request.query.getall("dryRun", [])
+    unknown = [v for v in values if v != "All"]
+    if unknown:
+        raise ApiError("BadRequest", f"dryRun {unknown[0]!r}: only All is supported")
+    return bool(values)
+
+
+def _patch_type(request: web.Request) -> str:
+    content_type = request.content_type
+    if content_type not in patching.CONTENT_TYPES:
+        raise ApiError("UnsupportedMediaType", f"the body of the request was in an unknown format - accepted "
+                                               f"media types include: {', '.join(patching.CONTENT_TYPES)}")
+    return content_type
+
+
+async def _add_warnings(request: web.Request, response: web.StreamResponse) -> None:
+    """`Warning: 299 - "..."` headers, as Kubernetes sends them (kubectl prints them)."""
+    for warning in request.get("warnings", []):
+        response.headers.add("Warning", '299 - ' + json.dumps(warning))

@@ -1,64 +1,31 @@
-"""`get -w`: each change once across reconnects, and rows that line up under one header."""
+"""Selective watches: objects entering the selection are ADDED, those leaving it DELETED."""
 
-import datetime
-
-from raftkube.client.printing import WatchPrinter
-from raftkube.client.watching import WatchCursor
-from raftkube.state.kinds import kind_info
-
-NOW = datetime.datetime(2026, 11, 27, 12, 0, 0, tzinfo=datetime.timezone.utc)
+from raftkube.state.watching import SelectionTracker, is_watch
 
 
-def pod(name, version, phase="Pending", namespace="default"):
-    return {"kind": "Pod", "metadata": {"name": name, "namespace": namespace, "resourceVersion": str(version),
-                                        "creationTimestamp": "2026-11-27T11:59:00Z"},
-            "spec": {"containers": [{"name": "c"}]}, "status": {"phase": phase}}
+def pod(uid, app, ns="default"):
+    return {"kind": "Pod", "metadata": {"uid": uid, "name": uid, "namespace": ns, "labels": {"app": app}}}
 
 
-def test_a_replayed_change_is_dropped():
-    cursor = WatchCursor(10, [pod("a", 9)])
-    assert cursor.accept("MODIFIED", pod("a", 11))
-    assert cursor.accept("ADDED", pod("b", 12))
-    # The next master replays from the revision asked for; and what an older one says twice.
-    assert not cursor.accept("MODIFIED", pod("a", 11))
-    assert not cursor.accept("ADDED", pod("b", 12))
-    assert not cursor.accept("ADDED", pod("old", 5))
-    assert cursor.accept("DELETED", pod("a", 13))
-    assert cursor.revision == 13 and set(cursor.seen) == {("default", "b")}
+def tracker(known=None):
+    return SelectionTracker(lambda o: o["metadata"]["namespace"] == "default",
+                            lambda o: o["metadata"]["labels"]["app"] == "web", known)
 
 
-def test_a_relisting_yields_exactly_what_was_missed():
-    cursor = WatchCursor(20, [pod("kept", 3), pod("changed", 4), pod("gone", 5)])
-    missed = cursor.relisted([pod("kept", 3), pod("changed", 30), pod("new", 31)], 35)
-    assert [(t, o["metadata"]["name"]) for t, o in missed] == [
-        ("DELETED", "gone"), ("MODIFIED", "changed"), ("ADDED", "new")]
-    deleted = missed[0][1]
-    assert deleted["metadata"]["resourceVersion"] == "35"
-    assert cursor.revision == 35
-    assert not cursor.accept("MODIFIED", pod("changed", 30))
-    assert cursor.relisted([pod("kept", 3), pod("changed", 30), pod("new", 31)], 35) == []
+def test_entering_and_leaving_the_selection():
+    t = tracker({"a": False, "b": True})
+    events = t.events([("MODIFIED", pod("a", "web")), ("MODIFIED", pod("b", "db")), ("MODIFIED", pod("b", "db")),
+                       ("MODIFIED", pod("a", "web")), ("DELETED", pod("a", "web")), ("ADDED", pod("c", "db")),
+                       ("ADDED", pod("d", "web", ns="other"))])
+    assert [(kind, obj["metadata"]["uid"]) for kind, obj in events] == [
+        ("ADDED", "a"), ("DELETED", "b"), ("MODIFIED", "a"), ("DELETED", "a")]
 
 
-def test_the_header_is_printed_once_and_rows_line_up():
-    printer = WatchPrinter(None, kind_info("pods"))
-    first = printer.lines([("ADDED", pod("web", 1))], NOW).splitlines()
-    later = printer.lines([("MODIFIED", pod("web", 2, "Running"))], NOW).splitlines()
-    assert first[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
-    assert len(later) == 1 and later[0].split() == ["web", "0/1", "Running", "0", "60s"]
-    assert later[0].index("Running") == first[0].index("STATUS")
+def test_unknown_objects_count_as_they_are():
+    events = tracker().events([("ADDED", pod("x", "web")), ("MODIFIED", pod("y", "web")), ("DELETED", pod("z", "web"))])
+    assert [kind for kind, _ in events] == ["ADDED", "MODIFIED", "DELETED"]
 
 
-def test_nothing_listed_prints_the_header_with_the_first_change():
-    printer = WatchPrinter(None, kind_info("pods"), events=True)
-    assert printer.lines([], NOW) == ""
-    text = printer.lines([("ADDED", pod("a", 1))], NOW).splitlines()
-    assert text[0].split()[:2] == ["EVENT", "NAME"] and text[1].split()[:2] == ["ADDED", "a"]
-    deleted = printer.lines([("DELETED", pod("a", 2))], NOW)
-    assert deleted.index("a") == text[1].index("a")
-
-
-def test_documents_and_names():
-    assert WatchPrinter("name", kind_info("pods")).lines([("ADDED", pod("a", 1))], NOW) == "pod/a"
-    text = WatchPrinter("json", kind_info("pods"), events=True).lines([("DELETED", pod("a", 1))], NOW)
-    assert '"type": "DELETED"' in text
-    assert WatchPrinter("yaml", kind_info("pods")).lines([("ADDED", pod("a", 1))], NOW).startswith("---\n")
+def test_watch_values():
+    assert all(is_watch(v) for v in ("1", "t", "true", "True", "TRUE"))
+    assert not any(is_watch(v) for v in (None, "", "0", "false", "yes"))

@@ -3,6 +3,7 @@
 from raftkube.state import names
 from raftkube.state.schemas.fields import (
     Annotations,
+    _Mapping,
     Bool,
     Int,
     Labels,
@@ -23,6 +24,25 @@ class OwnerReference(Object):
     uid = Str(required=True)
     controller = Bool()
     blockOwnerDeletion = Bool()
+
+
+class FieldsV1(_Mapping):
+    """A managed-fields set: free-form JSON (raftkube records managers, not their fields)."""
+
+    def check_item(self, key, value):
+        return value
+
+
+class ManagedFieldsEntry(Object):
+    """Who last applied or updated the object (server-side apply records its fieldManager)."""
+
+    manager = Str()
+    operation = Str()
+    apiVersion = Str()
+    time = Timestamp()
+    fieldsType = Str()
+    fieldsV1 = FieldsV1()
+    subresource = Str()
 
 
 class ObjectMeta(Object):
@@ -47,6 +67,7 @@ class ObjectMeta(Object):
     ownerReferences = List(Nested(OwnerReference))
     finalizers = List(Str(validate=name_rule(names.qualified_name)))
     selfLink = Str()
+    managedFields = List(Nested(ManagedFieldsEntry))
 
 
 class ObjectReference(Object):
