@@ -626,7 +626,8 @@ class ApiServer:
         def build(current: dict) -> dict:
             scale = wanted if request.method == "PUT" else \
                 patching.apply_patch(_scale_of(current), content_type, patch)
-            replicas = (scale.get("spec") or {}).get("replicas")
+            # Go clients omit a zero (`omitempty`): no replicas means 0.
+            replicas = (scale.get("spec") or {}).get("replicas", 0)
             if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
                 raise ApiError("Invalid", f"Scale: spec.replicas must be a whole number >= 0, got {replicas!r}")
             return {**current, "spec": {**current["spec"], "replicas": replicas}}
