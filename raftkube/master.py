@@ -15,6 +15,7 @@ from raftkube.loops.runner import Loops
 from raftkube.pki import certificate_expiry
 from raftkube.remote.inventory import Inventory, load_inventory
 from raftkube.state.api import ApiServer
+from raftkube.state.podio import PodIO
 from raftkube.state.store import Store, raft_conf
 from raftkube.state.token import read_token
 
@@ -75,6 +76,7 @@ async def _serve(name: str, raft_address: str, peers: list[str], data_dir: Path,
     loops = Loops(store, name, inventory)
     api = ApiServer(store, token, name, cert_expires=cert_expires)
     api.node_access = loops.node_access
+    api.pod_io = PodIO(api.read_pod, loops.node_access, str(inventory.ca_cert_path) if inventory else None)
     runner = web.AppRunner(api.app(), access_log=None)
     await runner.setup()
     try:

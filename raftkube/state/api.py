@@ -306,6 +306,10 @@ class ApiServer:
                                   request.query.get("includeObject", "Metadata"))
         return web.json_response(answer)
 
+    async def read_pod(self, request: web.Request, namespace: str, name: str) -> dict:
+        """The pod, read as a GET would (for pods/log and pods/exec)."""
+        return await self._get(request, Resource(objects.kind_info("Pod"), namespace, name))
+
     async def _get(self, request: web.Request, resource: Resource) -> dict:
         key = (resource.info.kind, resource.store_namespace, resource.name)
         obj = await self._read(request, lambda state: state.get(*key))

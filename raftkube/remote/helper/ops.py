@@ -46,7 +46,20 @@ def make_ops(state_dir: Path, docker_host: str, superseded: Callable[[], bool] =
         }
         return facts | {"docker_version": pods().docker_version()}
 
+    streams_lock = threading.Lock()
+    streams = None
+
+    def stream_ops():
+        nonlocal streams
+        with streams_lock:
+            if streams is None:
+                from raftkube.remote.helper.streams import Streams
+
+                streams = Streams(pods())
+            return streams
+
     return {
+        **{name: _stream_op(stream_ops, name) for name in STREAM_OPS},
         "ping": ping,
         "host_facts": host_facts,
         "ensure_pod": lambda pod: pods().ensure_pod(pod),
@@ -58,6 +71,14 @@ def make_ops(state_dir: Path, docker_host: str, superseded: Callable[[], bool] =
         "exec": lambda uid, container, argv: pods().exec(uid, container, argv),
         "restart_container": lambda uid, container: pods().restart_container(uid, container),
     }
+
+
+# Streaming logs and interactive exec (helper/streams.py), polled by the leader.
+STREAM_OPS = ("logs_read", "exec_start", "exec_write", "exec_read", "exec_resize", "exec_close")
+
+
+def _stream_op(streams: Callable[[], Any], name: str) -> Callable[..., Any]:
+    return lambda **args: getattr(streams(), name)(**args)
 
 
 def _memory_bytes() -> int:
