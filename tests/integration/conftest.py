@@ -102,7 +102,9 @@ class MasterCluster:
         if token:
             request.add_header("Authorization", f"Bearer {token}")
         if data is not None:
-            request.add_header("Content-Type", "application/json")
+            # A PATCH names its semantics by Content-Type (Kubernetes answers 415 to plain JSON).
+            request.add_header("Content-Type", "application/merge-patch+json" if method == "PATCH"
+                               else "application/json")
         for key, value in (headers or {}).items():
             request.add_header(key, value)
         try:
