@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 DEPENDENCIES = ("pyroute2", "docker", "requests", "urllib3", "idna", "charset_normalizer", "certifi")
 
 # raftkube's own package __init__ files may grow imports the host cannot satisfy, so the
-# zipapp gets empty ones; only the helper package and a few pure-stdlib modules (the
-# protocol, and name and quantity rules so hosts read pods exactly as the masters
-# validate them) are shipped as they are.
+# zipapp gets empty ones; only the helper package, netproxy (stdlib and pyroute2) and a
+# few pure-stdlib modules (the protocol, and name and quantity rules so hosts read pods
+# exactly as the masters validate them) are shipped as they are.
 _EMPTY_INITS = ("raftkube/__init__.py", "raftkube/remote/__init__.py", "raftkube/state/__init__.py")
 _OWN_MODULES = ("raftkube/remote/protocol.py", "raftkube/state/names.py", "raftkube/state/quantity.py",
                 "raftkube/errors.py")
@@ -77,6 +77,8 @@ def _collect() -> dict[str, bytes]:
     for name in _OWN_MODULES:
         files[name] = (own_root / name).read_bytes()
     files |= _tree(own_root, own_root / "raftkube" / "remote" / "helper")
+    # Rule building and its netlink encoding: pure, run by the helper on each node.
+    files |= _tree(own_root, own_root / "raftkube" / "netproxy")
     for package in DEPENDENCIES:
         spec = importlib.util.find_spec(package)
         if spec is None or not spec.submodule_search_locations:

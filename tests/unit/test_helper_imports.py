@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import raftkube.errors
+import raftkube.netproxy
 import raftkube.remote.protocol
 import raftkube.state.names
 import raftkube.state.quantity
@@ -15,9 +16,10 @@ from raftkube.remote.zipapp import DEPENDENCIES
 HELPER_DIR = Path(raftkube.remote.protocol.__file__).parent / "helper"
 SHIPPED_OWN = [Path(raftkube.remote.protocol.__file__), Path(raftkube.state.names.__file__),
                Path(raftkube.state.quantity.__file__), Path(raftkube.errors.__file__)]
-HOST_SIDE = [*sorted(HELPER_DIR.glob("*.py")), *SHIPPED_OWN]
+NETPROXY_DIR = Path(raftkube.netproxy.__file__).parent
+HOST_SIDE = [*sorted(HELPER_DIR.glob("*.py")), *sorted(NETPROXY_DIR.glob("*.py")), *SHIPPED_OWN]
 ALLOWED_OWN = ("raftkube.remote.helper", "raftkube.remote.protocol", "raftkube.state.names",
-               "raftkube.state.quantity", "raftkube.errors")
+               "raftkube.state.quantity", "raftkube.errors", "raftkube.netproxy")
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -21,14 +21,25 @@ def make_ops(state_dir: Path, docker_host: str, superseded: Callable[[], bool] =
     `superseded()` tells when a newer leader's helper has taken over the host."""
     runtime_lock = threading.Lock()
     runtime = None
+    node_network = None
+
+    def network():
+        nonlocal node_network
+        with runtime_lock:
+            if node_network is None:
+                from raftkube.remote.helper.network import NodeNetwork
+
+                node_network = NodeNetwork(state_dir)
+            return node_network
 
     def pods():
         nonlocal runtime
+        net = network()
         with runtime_lock:
             if runtime is None:
                 from raftkube.remote.helper.runtime import PodRuntime
 
-                runtime = PodRuntime(docker_host, state_dir / "pods", superseded)
+                runtime = PodRuntime(docker_host, state_dir / "pods", superseded, network=net)
             return runtime
 
     def ping(delay: float = 0.0) -> dict:
@@ -70,6 +81,9 @@ def make_ops(state_dir: Path, docker_host: str, superseded: Callable[[], bool] =
         "logs": lambda uid, container, tail=100: pods().logs(uid, container, tail),
         "exec": lambda uid, container, argv: pods().exec(uid, container, argv),
         "restart_container": lambda uid, container: pods().restart_container(uid, container),
+        "ensure_node_network": lambda pod_cidr, routes, cluster_cidr, service_cidr, dns_ip=None: network().ensure_node(
+            pod_cidr, routes, cluster_cidr, service_cidr, **({"dns_ip": dns_ip} if dns_ip else {})),
+        "sync_services": lambda ruleset: network().sync_services(ruleset),
     }
 
 

@@ -55,6 +55,7 @@ LABEL_HASH = "io.raftkube.container.hash"
 LABEL_PORTS = "io.raftkube.container.ports"
 
 PAUSE = "POD"
+RESOLV_VOLUME = "/etc/resolv.conf"  # not a valid volume name, so never a user's
 PAUSE_IMAGE = "busybox"
 PAUSE_COMMAND = ["sleep", "2147483647"]
 
@@ -69,9 +70,11 @@ def _valid_name(value) -> bool:
 class PodRuntime:
     """The pods of one Docker engine, with their volumes under `pods_dir/<uid>/`."""
 
-    def __init__(self, docker_host: str, pods_dir: Path, superseded: Callable[[], bool] = lambda: False):
+    def __init__(self, docker_host: str, pods_dir: Path, superseded: Callable[[], bool] = lambda: False,
+                 network=None):
         self.docker_host = docker_host
         self.pods_dir = Path(pods_dir)
+        self.network = network  # helper.network.NodeNetwork: pod veths and resolv.conf
         # The helper runs requests in parallel; two changes to one pod must not interleave.
         self._pod_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._locks_lock = threading.Lock()
@@ -111,6 +114,7 @@ class PodRuntime:
                 created.append(PAUSE)
             else:
                 kept.append(PAUSE)
+            self._ensure_network(plan, pod)
             for name, container in existing.items():
                 if name != PAUSE and name not in plan.apps:
                     container.remove(force=True)
@@ -179,6 +183,8 @@ class PodRuntime:
             for container in sorted(containers, key=lambda c: c.labels.get(LABEL_CONTAINER) == PAUSE):
                 with contextlib.suppress(docker.errors.NotFound):
                     container.remove(force=True, v=True)
+            if self.network is not None:
+                self.network.remove_pod(uid)
             shutil.rmtree(self.pods_dir / uid, ignore_errors=True)
             self._forget_inspections(uid)
             with self._memory_lock:
@@ -264,6 +270,21 @@ class PodRuntime:
             self._forget_inspections(uid)
         self.prober.kick(uid, container)
         return {"uid": uid, "container": container, "restart_count": count}
+
+    def _ensure_network(self, plan: "_Plan", pod: dict) -> None:
+        """The pod's IP on its pause container's netns, before any app starts in it."""
+        if plan.resolv_conf is not None:
+            plan.resolv_conf.parent.mkdir(parents=True, exist_ok=True)
+            plan.resolv_conf.write_text(_resolv_conf(plan.namespace, self.network))
+        pod_ip = (pod.get("status") or {}).get("podIP")
+        if not pod_ip or self.network is None:
+            return
+        pause = self._container(plan.uid, PAUSE)
+        pause.reload()
+        pid = pause.attrs.get("State", {}).get("Pid")
+        if not pid:
+            raise OpError(f"pod {plan.namespace}/{plan.name}: pause container is not running")
+        self.network.ensure_pod(plan.uid, pid, pod_ip)
 
     def _pod_lock(self, uid: str) -> threading.Lock:
         with self._locks_lock:
@@ -412,6 +433,7 @@ class _Plan:
     pause: dict = field(default_factory=dict)
     apps: dict[str, dict] = field(default_factory=dict)
     directories: list[Path] = field(default_factory=list)
+    resolv_conf: Path | None = None  # bind-mounted on every app's /etc/resolv.conf
 
 
 def _plan(pod: dict, pods_dir: Path) -> _Plan:
@@ -442,6 +464,10 @@ def _plan(pod: dict, pods_dir: Path) -> _Plan:
         }
     )
     binds, plan.directories = _volumes(spec.get("volumes") or [], pods_dir / uid)
+    if spec.get("dnsPolicy", "ClusterFirst") != "Default":
+        # Docker's dns options do not apply to network-none/container: pods; mount our own.
+        plan.resolv_conf = pods_dir / uid / "resolv.conf"
+        binds = binds | {RESOLV_VOLUME: str(plan.resolv_conf)}
     for index, container in enumerate(containers):
         config = _app(container, index, binds, pod_labels, pause_name)
         if config["labels"][LABEL_CONTAINER] in plan.apps:
@@ -462,7 +488,7 @@ def _app(container: dict, index: int, binds: dict[str, str], pod_labels: dict, p
         if "value" not in item and "valueFrom" in item:
             raise BadRequest(f"{where}.env {item.get('name')!r}: valueFrom is not supported")
         env.append(f"{item['name']}={item.get('value', '')}")
-    volumes = []
+    volumes = [f"{binds[RESOLV_VOLUME]}:/etc/resolv.conf:ro"] if RESOLV_VOLUME in binds else []
     for mount in container.get("volumeMounts") or []:
         source = binds.get(mount.get("name"))
         if source is None:
@@ -489,6 +515,12 @@ def _app(container: dict, index: int, binds: dict[str, str], pod_labels: dict, p
         config["working_dir"] = container["workingDir"]
     config |= _resources(container.get("resources") or {})
     return _hashed(config)
+
+
+def _resolv_conf(namespace: str, network) -> str:
+    from raftkube.remote.helper.network import KUBE_DNS_IP, resolv_conf
+
+    return resolv_conf(namespace, network.dns_ip() if network is not None else KUBE_DNS_IP)
 
 
 def _default_pull_policy(image: str) -> str:
