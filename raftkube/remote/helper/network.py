@@ -122,6 +122,9 @@ class NodeNetwork:
             ipr.link("add", ifname=host_end, kind="veth", peer={"ifname": "eth0", "net_ns_fd": netns})
             index = ipr.link_lookup(ifname=host_end)[0]
             ipr.link("set", index=index, master=bridge[0], state="up")
+            # With br_netfilter loaded, a pod reaching itself through its service VIP is
+            # sent back out the port it came in on, which a bridge refuses without this.
+            ipr.brport("set", index=index, mode=1)
         with IPRoute(netns=netns) as pod:
             pod.link("set", index=pod.link_lookup(ifname="lo")[0], state="up")
             eth0 = pod.link_lookup(ifname="eth0")[0]
