@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+from raftkube.loops.endpoints import EndpointsController
 from raftkube.loops.gc import GarbageCollector
 from raftkube.loops.kubelet import Kubelets
+from raftkube.loops.netsync import NetworkSync
 from raftkube.loops.nodes import NodeLifecycle
 from raftkube.loops.replication import ReplicationManager
 from raftkube.loops.scheduler import Scheduler
@@ -15,6 +17,9 @@ CONTROLLERS: list = [
     GarbageCollector,
     NodeLifecycle,
     Kubelets,
+    EndpointsController,
+    NetworkSync,
+]
 ]
 
 
