@@ -15,6 +15,7 @@ from raftkube.loops.runner import Loops
 from raftkube.pki import certificate_expiry
 from raftkube.remote.inventory import Inventory, load_inventory
 from raftkube.state.api import ApiServer
+from raftkube.state.dns import ClusterDNS, dns_upstreams
 from raftkube.state.podio import PodIO
 from raftkube.state.store import Store, raft_conf
 from raftkube.state.token import read_token
@@ -85,6 +86,7 @@ async def _serve(name: str, raft_address: str, peers: list[str], data_dir: Path,
         store.destroy()
         raise UserError(f"cannot serve the API on {api_host}:{api_port}: {exc.strerror}") from None
     logger.warning("master %s: API on https://%s:%d, Raft on %s", name, api_host, api_port, raft_address)
+    dns = _start_dns(store, api_host, inventory.host(name).vars if inventory else {})
     loops_task = asyncio.create_task(loops.run(), name="loops")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -98,4 +100,22 @@ async def _serve(name: str, raft_address: str, peers: list[str], data_dir: Path,
         store.transferLeadership()
         await asyncio.sleep(0.3)
     await runner.cleanup()
+    if dns is not None:
+        dns.stop()
     store.destroy()
+
+
+def _start_dns(store: Store, address: str, host_vars: dict) -> ClusterDNS | None:
+    """Cluster DNS on this master's address (UDP+TCP, `raftkube_dns_port`, default 53).
+
+    A master that cannot bind it still serves the API: DNS is for pods, not for Raft.
+    """
+    port = int(host_vars.get("raftkube_dns_port", 53))
+    try:
+        dns = ClusterDNS(store.read, address, port, dns_upstreams(host_vars))
+    except OSError as exc:
+        logger.error("cluster DNS not started on %s:%d: %s", address, port, exc.strerror)
+        return None
+    dns.start()
+    logger.warning("cluster DNS on %s:%d", address, port)
+    return dns

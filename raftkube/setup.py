@@ -41,7 +41,7 @@ from raftkube.remote.setup_master import (
     master_config,
     master_log_tail,
 )
-from raftkube.state.allocation import CLUSTER_CIDR, CLUSTER_CIDR_ANNOTATION
+from raftkube.state.allocation import CLUSTER_CIDR, CLUSTER_CIDR_ANNOTATION, KUBE_DNS_IP
 from raftkube.state.quantity import parse_cpu, parse_memory
 from raftkube.state.token import read_token
 
@@ -121,6 +121,7 @@ def setup_cluster(inventory_path: str | Path, echo: Callable[[str], None] = clic
                 _wait_for_leader(inventory, token, prepared, progress)
                 nodes = [prepared[n.name] for n in inventory.nodes if n.name in prepared]
                 _register_nodes(inventory, token, nodes, progress)
+                _register_cluster_dns(inventory, token, progress)
             elif not inventory.masters:
                 echo("no masters in the inventory: nodes are prepared but not registered")
         finally:
@@ -340,6 +341,48 @@ def _register_nodes(inventory: Inventory, token: str, nodes: list[_Prepared], pr
                 progress.step(p.host.name, "Node updated")
             else:
                 progress.step(p.host.name, "Node already registered")
+
+
+def _cluster_dns_objects(inventory: Inventory) -> list[tuple[str, dict]]:
+    """kube-system/kube-dns: one stable ClusterIP whose endpoints are the masters' DNS servers."""
+    labels = {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"}
+    ports = [{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]
+    dns_port = int(inventory.masters[0].vars.get("raftkube_dns_port", 53)) if inventory.masters else 53
+    service = {"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": labels},
+               "spec": {"clusterIP": KUBE_DNS_IP, "ports": [{**p, "targetPort": dns_port} for p in ports]}}
+    endpoints = {"apiVersion": "v1", "kind": "Endpoints",
+                 "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": labels},
+                 "subsets": [{"addresses": [{"ip": m.address} for m in inventory.masters],
+                              "ports": [{**p, "port": dns_port} for p in ports]}]}
+    return [("services", service), ("endpoints", endpoints)]
+
+
+def _register_cluster_dns(inventory: Inventory, token: str, progress: Progress) -> None:
+    deadline = time.monotonic() + 30
+    with ApiClient([_endpoint(m) for m in inventory.masters], token) as client:
+        for plural, wanted in _cluster_dns_objects(inventory):
+            path = f"/api/v1/namespaces/kube-system/{plural}"
+            while True:
+                try:
+                    current = client.get(f"{path}/kube-dns")
+                except ApiError as exc:
+                    if exc.code != 404:
+                        raise
+                    current = None
+                try:
+                    if current is None:
+                        client.create(path, wanted)
+                    elif _differs({k: v for k, v in wanted.items() if k != "metadata"}, current):
+                        client.replace(f"{path}/kube-dns", {**wanted, "metadata": {
+                            **wanted["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]}})
+                    break
+                except ApiError as exc:
+                    # kube-system is made by the leader just after it is elected.
+                    if exc.code not in (404, 409) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
+    progress.step("cluster", f"cluster DNS kube-system/kube-dns at {KUBE_DNS_IP}")
 
 
 @click.command()
