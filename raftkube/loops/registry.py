@@ -20,7 +20,6 @@ CONTROLLERS: list = [
     EndpointsController,
     NetworkSync,
 ]
-]
 
 
 def register(factory) -> None:
