@@ -50,15 +50,22 @@ class Cluster:
                 raise AssertionError(f"timed out waiting for {what}")
             time.sleep(every)
 
-    def wait_ready(self, name, timeout=120.0):
+    def wait_ready(self, name, timeout=180.0):
+        seen = {}
+
         def ready():
             try:
-                pod = self.pod(name)
+                seen["pod"] = pod = self.pod(name)
             except ApiError:
                 return None
             conditions = {c["type"]: c["status"] for c in pod.get("status", {}).get("conditions", [])}
             return pod if conditions.get("Ready") == "True" and pod["status"].get("podIP") else None
-        return self.wait(f"pod {name} ready", ready, timeout)
+        try:
+            return self.wait(f"pod {name} ready", ready, timeout)
+        except AssertionError:
+            events = [f"{e.get('reason')}: {e.get('message')}" for e in self.api("get", "/api/v1/events")["items"]
+                      if e.get("involvedObject", {}).get("name") in (name, (seen.get("pod") or {}).get("spec", {}).get("nodeName"))]
+            raise AssertionError(f"pod {name} not ready: {json.dumps(seen.get('pod', {}).get('status'))}; events {events[-10:]}")
 
     def wait_running(self, name, timeout=120.0):
         def running():
@@ -147,7 +154,7 @@ def test_pods_have_ips_in_their_nodes_ranges_and_reach_each_other_unNATed(cluste
             code, out = cluster.in_pod(f"node{index}", client, f"wget -qO- http://{ips[server]}:8080/cgi-bin/ip")
             assert code == 0, out
             # The server sees the client pod's own address: no NAT between pods.
-            assert out.strip().removeprefix("::ffff:") == ips[client], (client, server, out)
+            assert out.strip().strip("[]").removeprefix("::ffff:") == ips[client], (client, server, out)
 
 
 def test_vip_round_robin_from_a_node_and_from_a_pod(cluster):
