@@ -8,7 +8,8 @@ from contextlib import contextmanager
 
 import docker
 
-from raftkube.client.api import ApiClient, ApiError
+from raftkube.client.api import ApiError
+from raftkube.client.discovery import find_masters
 from raftkube.remote.inventory import load_inventory
 
 BACKEND = ("mkdir -p /www && echo $POD_NAME > /www/index.html && exec httpd -f -p 8080 -h /www")
@@ -18,8 +19,7 @@ class Cluster:
     def __init__(self, lab):
         self.lab = lab
         self.inventory = load_inventory(lab.inventory_path)
-        self.token = self.inventory.token_path.read_text().strip()
-        self.client = ApiClient([f"http://{m.address}:{m.api_port}" for m in self.inventory.masters], self.token)
+        self.client = find_masters(str(lab.inventory_path)).client()
 
     def create(self, plural: str, obj: dict) -> dict:
         return self.client.create(f"/api/v1/namespaces/default/{plural}", obj)

@@ -14,7 +14,8 @@ import time
 import docker
 import pytest
 
-from raftkube.client.api import ApiClient, ApiError
+from raftkube.client.api import ApiError
+from raftkube.client.discovery import find_masters
 from raftkube.netproxy import render, rules
 from raftkube.remote.inventory import load_inventory
 from raftkube.state.allocation import SERVICE_CIDR
@@ -28,13 +29,12 @@ class Cluster:
     def __init__(self, lab):
         self.lab = lab
         self.inventory = load_inventory(lab.inventory_path)
-        self.token = self.inventory.token_path.read_text().strip()
+        self.masters = find_masters(str(lab.inventory_path))
         self.address = {h.name: h.address for h in self.inventory.hosts.values()}
         self._docker = {}
 
     def api(self, method, *args, **kwargs):
-        endpoints = [f"http://{m.address}:{m.api_port}" for m in self.inventory.masters]
-        with ApiClient(endpoints, self.token) as client:
+        with self.masters.client() as client:
             return getattr(client, method)(*args, **kwargs)
 
     def pod(self, name):
