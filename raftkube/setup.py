@@ -360,7 +360,8 @@ def _cluster_dns_objects(inventory: Inventory) -> list[tuple[str, dict]]:
 
 def _register_cluster_dns(inventory: Inventory, token: str, progress: Progress) -> None:
     deadline = time.monotonic() + 30
-    with ApiClient([_endpoint(m) for m in inventory.masters], token) as client:
+    with ApiClient([endpoint(m) for m in inventory.masters], token,
+                   ssl_context=tls_context(inventory.ca_cert_path)) as client:
         for plural, wanted in _cluster_dns_objects(inventory):
             path = f"/api/v1/namespaces/kube-system/{plural}"
             while True:
