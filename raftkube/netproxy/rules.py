@@ -14,8 +14,11 @@ is masqueraded behind the node's address.
 A ruleset is plain JSON (it crosses the helper channel): `{"chains": {name: {"base":
 [type, hook, priority] | None, "rules": [[statement, ...], ...]}}, "maps": {name:
 [[ip, proto, port, verdict_chain], ...]}}`. A statement is a list whose first item
-names it (see `STATEMENTS`); `netproxy.netlink` turns statements into netlink
-expressions and `netproxy.render` into `nft list` text.
+names it: `match` (saddr|daddr, eq|ne, address or CIDR), `l4proto` (tcp|udp|sctp),
+`lookup` (map: `ip daddr . meta l4proto . th dport vmap @map`), `numgen` (endpoint
+chains), `mark_set`/`mark_test` (bits), `dnat` (ip, port), `masquerade`, `jump`/`goto`
+(chain), `reject_tcp` (TCP reset), `reject` (ICMP port unreachable). `netproxy.netlink`
+turns statements into netlink expressions and `netproxy.render` into `nft list` text.
 """
 
 from __future__ import annotations
@@ -29,22 +32,6 @@ NO_ENDPOINTS_MAP = "no_endpoints"
 SERVICES_CHAIN = "services"
 MARK_CHAIN = "mark-for-masquerade"
 REJECT_CHAIN = "reject-chain"
-
-# Statement names and their arguments.
-STATEMENTS = {
-    "match": "field ('saddr'|'daddr'), op ('eq'|'ne'), address or CIDR",
-    "l4proto": "protocol ('tcp'|'udp'|'sctp')",
-    "lookup": "verdict map name: ip daddr . meta l4proto . th dport vmap @map",
-    "numgen": "endpoint chains: numgen inc mod N vmap { i : goto chain_i }",
-    "mark_set": "mark bits to OR into the packet mark",
-    "mark_test": "mark bits that must be set",
-    "dnat": "address, port",
-    "masquerade": "",
-    "jump": "chain",
-    "goto": "chain",
-    "reject_tcp": "(reject with tcp reset)",
-    "reject": "(reject with icmp port-unreachable)",
-}
 
 PROTOCOLS = {"tcp": 6, "udp": 17, "sctp": 132}
 

@@ -33,9 +33,9 @@ from raftkube.remote.helper.errors import BadRequest, OpError
 log = logging.getLogger(__name__)
 
 BRIDGE = "rk0"
-KUBE_DNS_IP = "10.96.0.10"
+KUBE_DNS_IP = "10.96.0.10"  # state.allocation's, which hosts do not carry; the leader sends it
 _PROTO = 0x52  # our routes' rtm_protocol ("R"): lets us find and prune them
-_ENOENT, _EEXIST, _ESRCH = 2, 17, 3
+_ENOENT, _EEXIST, _ENODEV = 2, 17, 19
 
 
 class NodeNetwork:
@@ -216,7 +216,7 @@ def _delete_link(ipr: IPRoute, name: str) -> bool:
         try:
             ipr.link("del", index=index)
         except NetlinkError as exc:
-            if exc.code not in (_ENOENT, 19):
+            if exc.code not in (_ENOENT, _ENODEV):
                 raise
         return True
     return False
