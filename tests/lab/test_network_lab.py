@@ -123,6 +123,14 @@ def service(name, **spec):
 @pytest.fixture(scope="module")
 def cluster(make_lab):
     cluster = Cluster(make_lab(nodes=3, masters=3, prefix="net"))
+
+    def nodes_ready():
+        nodes = cluster.api("get", "/api/v1/nodes")["items"]
+        return len(nodes) == 3 and all(
+            any(c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions", []))
+            for n in nodes)
+    # As a user would: pods go to nodes once the leader hears from them.
+    cluster.wait("the nodes ready", nodes_ready, timeout=180, every=1.0)
     for index, node in enumerate(NODES, 1):
         cluster.api("create", "/api/v1/namespaces/default/pods", backend(f"b{index}", node))
     client = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "client"},
