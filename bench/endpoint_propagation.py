@@ -1,6 +1,6 @@
 """How fast a deleted backend leaves every node's service rules.
 
-    python bench/endpoint_propagation.py [--changes 20]
+    python bench/endpoint_propagation.py [--changes 20] [--lab NAME]
 
 Builds a lab (1 master, 3 nodes) and a Service with two steady backends. Each change
 creates one more backend, waits until every node's table names it, deletes it and
@@ -53,16 +53,18 @@ def wait_all(lab, ip: str, present: bool, since: float | None = None, timeout: f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=20)
+    parser.add_argument("--lab", help="use this running lab instead of building one (kept afterwards)")
     args = parser.parse_args()
-    with lab_cluster("netprop", nodes=3) as cluster:
-        cluster.create("services", service("web"))
+    with lab_cluster("netprop", nodes=3, existing=args.lab) as cluster:
+        labels = {"app": "propagation"}
+        cluster.create("services", service("propagation", labels))
         for index, node in enumerate(("node1", "node2")):
-            cluster.create("pods", backend(f"steady{index}", node))
+            cluster.create("pods", backend(f"steady{index}", node, labels))
             cluster.wait_ready(f"steady{index}")
         samples = []
         for change in range(args.changes):
             name = f"churn{change}"
-            cluster.create("pods", backend(name, NODES[change % 3]))
+            cluster.create("pods", backend(name, NODES[change % 3], labels))
             ip = cluster.wait_ready(name)["status"]["podIP"]
             wait_all(cluster.lab, ip, present=True)
             started = time.monotonic()

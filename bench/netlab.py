@@ -60,9 +60,13 @@ def service(name: str, selector: dict | None = None) -> dict:
 
 
 @contextmanager
-def lab_cluster(name: str, nodes: int):
+def lab_cluster(name: str, nodes: int, existing: str | None = None):
+    """A lab of `nodes` nodes and one master, removed afterwards; or the lab `existing`, kept."""
     from raftkube.lab import Lab
 
+    if existing:
+        yield Cluster(Lab(existing))
+        return
     lab = Lab(name)
     try:
         lab.up(nodes=nodes, masters=1, echo=lambda line: print(line, file=sys.stderr))

@@ -1,6 +1,6 @@
 """Requests per second from a client pod to a backend pod: by pod IP, and through its VIP.
 
-    python bench/service_path.py [--seconds 5] [--rounds 3]
+    python bench/service_path.py [--seconds 5] [--rounds 3] [--lab NAME]
 
 Builds a lab (1 master, 2 nodes), a backend pod on node2 behind a Service, and runs the
 client in a pod's network namespace on node1 (a Python loop over raw sockets, entered
@@ -43,16 +43,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--lab", help="use this running lab instead of building one (kept afterwards)")
     args = parser.parse_args()
-    with lab_cluster("netpath", nodes=2) as cluster:
-        cluster.create("pods", backend("server", "node2"))
-        cluster.create("pods", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "client"},
+    with lab_cluster("netpath", nodes=2, existing=args.lab) as cluster:
+        cluster.create("pods", backend("path-server", "node2", {"app": "path-server"}))
+        cluster.create("pods", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "path-client"},
                                 "spec": {"nodeName": "node1", "containers": [{"name": "c", "image": "busybox",
                                          "imagePullPolicy": "Never", "command": ["sleep", "100000"]}]}})
-        vip = cluster.create("services", service("web"))["spec"]["clusterIP"]
-        pod_ip = cluster.wait_ready("server")["status"]["podIP"]
-        cluster.wait_ready("client")
-        pid = cluster.pause_pid("node1", "client")
+        vip = cluster.create("services", service("path", {"app": "path-server"}))["spec"]["clusterIP"]
+        pod_ip = cluster.wait_ready("path-server")["status"]["podIP"]
+        cluster.wait_ready("path-client")
+        pid = cluster.pause_pid("node1", "path-client")
         rate(pid, vip, 80, 1.0)  # warm-up, and the rules are in place once this succeeds
         direct, through_vip = [], []
         for _ in range(args.rounds):
