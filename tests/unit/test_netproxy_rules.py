@@ -2,7 +2,7 @@
 
 import struct
 
-from raftkube.netproxy import netlink, rules
+from raftkube.netproxy import netlink, render, rules
 from raftkube.netproxy.rules import ServicePort
 
 CLUSTER, SERVICES, NODE = "10.244.0.0/16", "10.96.0.0/12", "10.213.5.101"
@@ -151,3 +151,40 @@ def test_last_endpoint_gone_moves_the_service_to_reject():
     deleted = {dict(attrs)["NFTA_CHAIN_NAME"] for kind, attrs in messages if kind == "DELCHAIN"}
     assert deleted == {"svc-default/web/tcp/http", "ext-default/web/tcp/http",
                        "ep-default/web/tcp/http/10.244.1.2:8080", "ep-default/web/tcp/http/10.244.2.2:8080"}
+
+
+LISTING = """table ip raftkube {
+	map service_ips {
+		type ipv4_addr . inet_proto . inet_service : verdict
+		elements = { 10.96.0.16 . tcp . 80 : goto svc-default/web/tcp/http,
+			     10.213.5.101 . tcp . 30080 : goto ext-default/web/tcp/http }
+	}
+
+	map no_endpoints {
+		type ipv4_addr . inet_proto . inet_service : verdict
+	}
+
+	chain nat-prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		jump services
+	}
+
+	chain reject-chain {
+		reject with tcp reset
+		reject
+	}
+
+	chain svc-default/web/tcp/http {
+		numgen inc mod 2 vmap { 0 : goto ep-default/web/tcp/http/10.244.1.2:8080, 1 : goto ep-default/web/tcp/http/10.244.2.2:8080 }
+	}
+}
+"""
+
+
+def test_listing_is_read_back_as_rendered():
+    table = rules.ruleset([WEB], NODE, CLUSTER, SERVICES)
+    wanted = render.render(table)
+    got = render.parse_listing(LISTING)
+    assert got["maps"] == {"service_ips": wanted["maps"]["service_ips"], "no_endpoints": set()}
+    for name in ("nat-prerouting", "reject-chain", "svc-default/web/tcp/http"):
+        assert got["chains"][name] == wanted["chains"][name]
