@@ -243,7 +243,9 @@ class ClusterState:
     def _with_addresses(self, kind: str, current: dict | None, obj: dict) -> dict:
         """Pod IPs, pod CIDRs, ClusterIPs and NodePorts, chosen as the object is stored."""
         try:
-            return allocation.complete(self.list, self._find, kind, current, obj)
+            # Unsorted: allocation only scans, and runs on Raft's apply thread.
+            return allocation.complete(lambda k: list(self.objects.get(k, {}).values()), self._find,
+                                       kind, current, obj)
         except allocation.AllocationError as exc:
             raise CommandError(exc.reason, exc.message) from None
 
