@@ -90,14 +90,15 @@ def test_prune_deletes_what_the_files_no_longer_have(masters, tmp_path):
     first = raftkube(masters, "apply", "-f", str(app), "--prune", "-l", "app=web")
     assert first.returncode == 0 and sorted(first.stdout.split("\n")[:2]) == [
         "replicationcontroller/web created", "service/web created"]
-    # Made by hand with the same label: not apply's to prune.
-    hand = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "by-hand", "labels": {"app": "web"}},
-            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
-    assert masters.request("m1", "POST", "/api/v1/namespaces/default/pods", hand)[0] == 201
+    # Made by hand with the same label: not apply's to prune. A Service, since a pod with
+    # that label would be adopted (and, as an extra replica, deleted) by the RC.
+    hand = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "by-hand", "labels": {"app": "web"}},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 81}]}}
+    assert masters.request("m1", "POST", "/api/v1/namespaces/default/services", hand)[0] == 201
     (app / "svc.yaml").unlink()
     pruned = raftkube(masters, "apply", "-f", str(app), "--prune", "-l", "app=web")
     assert pruned.stdout.splitlines() == ["replicationcontroller/web unchanged", "service/web pruned"], pruned.stderr
     assert masters.request("m1", "GET", "/api/v1/namespaces/default/services/web")[0] == 404
-    assert masters.request("m1", "GET", "/api/v1/namespaces/default/pods/by-hand")[0] == 200
+    assert masters.request("m1", "GET", "/api/v1/namespaces/default/services/by-hand")[0] == 200
     refused = raftkube(masters, "apply", "-f", str(app), "--prune")
     assert refused.returncode == 1 and "--prune needs -l" in refused.stderr

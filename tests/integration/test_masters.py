@@ -250,6 +250,10 @@ def test_generate_name_and_immutable_fields(masters):
     code, status = masters.request(name, "PUT", path, renamed)
     assert code == 422 and status["reason"] == "Invalid"
     assert created["metadata"]["generation"] == 1
+    # A Node with no host behind it (unmanaged): a pod bound to a missing Node is deleted.
+    node = {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": "node1", "annotations": {"raftkube.io/unmanaged": "true"}}}
+    assert masters.request(name, "POST", "/api/v1/nodes", node)[0] == 201
     code, status = masters.request(name, "PATCH", path, {"spec": {"nodeName": "node1"}})
     assert code == 200 and status["spec"]["nodeName"] == "node1"
     assert status["metadata"]["generation"] == 2
