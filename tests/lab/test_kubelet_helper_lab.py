@@ -106,6 +106,14 @@ def test_exec_readiness_follows_the_command(conn, run):
     assert containers_of(conn, uid)["app"]["state"] == "running"  # readiness never restarts
 
 
+def test_exec_probe_that_outlives_its_timeout_fails(conn, run):
+    probe = fast({"exec": {"command": ["sleep", "30"]}}, timeoutSeconds=1)
+    uid = run(make_pod("exec-slow", [container("app", "sleep", "3600", readinessProbe=probe)]))
+    seen = wait_for("a timed out probe", lambda: probe_failed(conn, uid, "app", "readiness"))
+    assert "timed out after 1s" in seen["message"]
+    assert ready_of(conn, uid, "app") is False
+
+
 def test_http_and_tcp_probes_reach_the_pod_without_an_ip(conn, run):
     web = container(
         "web", "httpd", "-f", "-p", "8080", "-h", "/tmp",

@@ -117,3 +117,12 @@ def test_event_ring_is_bounded_and_numbered():
     assert [e["seq"] for e in ring.since(0)] == [3, 4, 5]
     assert [e["message"] for e in ring.since(4)] == ["m4"]
     assert ring.since(5) == []
+
+
+def test_exec_stream_frames_are_joined():
+    from raftkube.remote.helper.prober import _demultiplex
+
+    frame = lambda stream, data: bytes([stream, 0, 0, 0]) + len(data).to_bytes(4, "big") + data  # noqa: E731
+    assert _demultiplex(frame(1, b"out ") + frame(2, b"err") + frame(1, b"!")) == b"out err!"
+    assert _demultiplex(frame(1, b"whole") + frame(1, b"truncated")[:-4]) == b"wholetrunc"
+    assert _demultiplex(b"") == b""

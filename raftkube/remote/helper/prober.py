@@ -30,6 +30,7 @@ import itertools
 import logging
 import math
 import os
+import select
 import socket
 import ssl
 import threading
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 
 CLONE_NEWNET = 0x40000000
 OUTPUT_LIMIT = 1024  # bytes of a probe's output kept for its event message
+EXEC_OVERHEAD = 1.0  # seconds allowed on top of an exec probe's timeout for starting it
 
 
 @dataclass
@@ -68,6 +70,7 @@ class _Entry:
     version: int = 0  # bumped to drop heap entries that are no longer current
     busy: bool = False
     kicked: bool = False  # (re)started by us while busy: look again at once
+    last_error: str | None = None
     cancelled: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -91,8 +94,6 @@ class Prober:
         self._order = itertools.count()
         self._wake = threading.Condition()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe")
-        self._clients: dict[float, docker.APIClient] = {}
-        self._clients_lock = threading.Lock()
         self._own_netns = os.open("/proc/self/ns/net", os.O_RDONLY)
         threading.Thread(target=self._schedule, name="prober", daemon=True).start()
 
@@ -185,8 +186,13 @@ class Prober:
         next_at = time.time() + entry.idle_recheck
         try:
             next_at = self._probe(entry)
-        except Exception:
-            log.exception("probing %s/%s %s", entry.pod["namespace"], entry.pod["name"], entry.container)
+            entry.last_error = None
+        except Exception as exc:
+            # Docker down or the like: said once per container, not every period.
+            error = f"{type(exc).__name__}: {exc}"
+            if error != entry.last_error:
+                log.warning("probing %s/%s %s: %s", entry.pod["namespace"], entry.pod["name"], entry.container, error)
+            entry.last_error = error
         finally:
             with self._wake:
                 entry.busy = False
@@ -272,6 +278,9 @@ class Prober:
             return self._http(spec, pid, port)
         except _ProbeError as exc:
             return False, str(exc)
+        except (OSError, docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            # Whatever stopped the probe from running counts as its failure, as in kubelet.
+            return False, f"{spec.handler} probe could not run: {exc}"
 
     def _port(self, port: Any, entry: _Entry) -> int:
         if isinstance(port, str) and not port.isdigit():
@@ -282,19 +291,44 @@ class Prober:
 
     def _exec(self, spec: ProbeSpec, entry: _Entry) -> tuple[bool, str]:
         command = list(spec.action.get("command") or [])
-        api = self._api(spec.timeout)
+        api = self.client.api
         try:
             exec_id = api.exec_create(entry.container_id, command, stdout=True, stderr=True)["Id"]
-            output = api.exec_start(exec_id) or b""
+            # The timeout is the command's: starting a process in a container costs runc a
+            # few hundred ms on a busy host, which must not fail a healthy container.
+            output = self._exec_output(exec_id, time.monotonic() + spec.timeout + EXEC_OVERHEAD)
+            if output is None:
+                return False, f"command {command!r} timed out after {spec.timeout:g}s"
             code = api.exec_inspect(exec_id).get("ExitCode")
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-            return False, f"command {command!r} timed out after {spec.timeout:g}s"
         except docker.errors.APIError as exc:
             return False, f"exec {command!r}: {exc.explanation or exc}"
         text = output[:OUTPUT_LIMIT].decode(errors="replace").strip()
         if code == 0:
             return True, text
         return False, f"command {command!r} exited with {code}: {text}" if text else f"command {command!r} exited with {code}"
+
+    def _exec_output(self, exec_id: str, deadline: float) -> bytes | None:
+        """The started exec's output (stdout and stderr), None if it outlives `deadline`.
+
+        The docker SDK waits for an exec's output with no timeout at all (it polls the
+        socket with none), so the stream is read here, from a client of its own that is
+        closed afterwards (its connection was taken over by the exec stream).
+        """
+        api = docker.APIClient(base_url=self.docker_host, version=self.client.api.api_version, timeout=30)
+        try:
+            stream = api.exec_start(exec_id, socket=True)
+            fd, data = stream.fileno(), bytearray()
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                    return None
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    return _demultiplex(bytes(data))
+                if len(data) < 4 * OUTPUT_LIMIT:
+                    data += chunk
+        finally:
+            api.close()
 
     def _tcp(self, spec: ProbeSpec, pid: int, port: int) -> tuple[bool, str]:
         host = spec.action.get("host") or "127.0.0.1"
@@ -360,15 +394,6 @@ class Prober:
             log.critical("cannot return to the host's network namespace: exiting", exc_info=True)
             os._exit(70)
 
-    def _api(self, timeout: float) -> docker.APIClient:
-        """A client whose reads give up after `timeout` (how an exec probe's timeout is kept)."""
-        with self._clients_lock:
-            api = self._clients.get(timeout)
-            if api is None:
-                api = docker.APIClient(base_url=self.docker_host, version=self.client.api.api_version, timeout=timeout)
-                self._clients[timeout] = api
-            return api
-
 
 class _ProbeError(Exception):
     pass
@@ -404,6 +429,17 @@ def _setns(fd: int) -> None:
     elif _LIBC_SETNS(fd, CLONE_NEWNET) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"setns: {os.strerror(errno)}")
+
+
+def _demultiplex(data: bytes) -> bytes:
+    """Docker's multiplexed exec stream (8-byte frame headers: stream, 0, 0, 0, size) as
+    the bytes of its frames; a truncated last frame keeps what arrived."""
+    out, at = bytearray(), 0
+    while at + 8 <= len(data):
+        size = int.from_bytes(data[at + 4:at + 8], "big")
+        out += data[at + 8:at + 8 + size]
+        at += 8 + size
+    return bytes(out)
 
 
 def _reason(exc: BaseException) -> str:
