@@ -124,6 +124,23 @@ def _controlled_by(writer: _Writer, obj: dict) -> None:
 # Pods
 
 
+def probe_text(probe: dict) -> str:
+    """kubectl's one line for a probe: `http-get http://:8080/ready delay=0s timeout=1s ...`."""
+    if "exec" in probe:
+        action = f"exec [{' '.join(probe['exec'].get('command', []))}]"
+    elif "httpGet" in probe:
+        get = probe["httpGet"]
+        action = (f"http-get {get.get('scheme', 'HTTP').lower()}://{get.get('host', '')}:{get.get('port')}"
+                  f"{get.get('path', '/')}")
+    elif "tcpSocket" in probe:
+        action = f"tcp-socket {probe['tcpSocket'].get('host', '')}:{probe['tcpSocket'].get('port')}"
+    else:
+        action = "unknown"
+    return (f"{action} delay={probe.get('initialDelaySeconds', 0)}s timeout={probe.get('timeoutSeconds', 1)}s "
+            f"period={probe.get('periodSeconds', 10)}s #success={probe.get('successThreshold', 1)} "
+            f"#failure={probe.get('failureThreshold', 3)}")
+
+
 def _container_state(writer: _Writer, title: str, state: dict | None) -> None:
     state = state or {}
     if "running" in state:
@@ -181,6 +198,9 @@ def _containers(writer: _Writer, containers: list[dict], statuses: list[dict]) -
                 writer.write(2, f"{title}:")
                 for name in sorted(resources[key]):
                     writer.write(3, f"{name}:\t{resources[key][name]}")
+        for title, key in (("Liveness", "livenessProbe"), ("Readiness", "readinessProbe"), ("Startup", "startupProbe")):
+            if container.get(key):
+                writer.write(2, f"{title}:\t{probe_text(container[key])}")
         env = container.get("env", [])
         writer.write(2, "Environment:" + ("" if env else f"\t{NONE}"))
         for variable in env:
@@ -243,6 +263,8 @@ def _describe_pod(writer: _Writer, pod: dict, now, endpoints) -> None:
         for condition in conditions:
             writer.write(1, f"{condition.get('type')}\t{condition.get('status')}")
     _volumes(writer, spec.get("volumes", []))
+    if status.get("qosClass"):
+        writer.write(0, f"QoS Class:\t{status['qosClass']}")
     node_selector = spec.get("nodeSelector")
     writer.write(0, f"Node-Selectors:\t{_selector(node_selector)}")
 
