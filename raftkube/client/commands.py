@@ -67,7 +67,14 @@ def get(kind: str, name: str | None, selector: str | None, namespace: str | None
         _watch(masters, info, ns, name, selector, output, all_namespaces, watch_only, output_watch_events)
         return
 
+    requests = None
+
     def work(client: ApiClient) -> list[dict]:
+        nonlocal requests
+        if info.kind == "Node" and output == "wide":
+            from raftkube.client.draining import node_requests
+
+            requests = node_requests(client.get(object_path(kind_info("Pod"), None))["items"])
         if name:
             return [client.get(object_path(info, ns, name))]
         params = {"labelSelector": selector} if selector else None
@@ -75,7 +82,7 @@ def get(kind: str, name: str | None, selector: str | None, namespace: str | None
 
     objects = _run(masters, work)
     text = format_objects(objects, output, info, datetime.now(timezone.utc),
-                          all_namespaces=all_namespaces, single=bool(name))
+                          all_namespaces=all_namespaces, single=bool(name), requests=requests)
     if text:
         click.echo(text.rstrip("\n"))
     elif not name and output in (None, "wide"):

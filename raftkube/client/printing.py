@@ -38,11 +38,13 @@ def format_objects(
     now: datetime.datetime | float,
     all_namespaces: bool = False,
     single: bool = False,
+    requests: dict[str, tuple[int, int]] | None = None,
 ) -> str:
     """The text `get` prints, without a trailing newline; "" for an empty table.
 
     `single` says the user asked for one object by name: json/yaml then print it as
-    itself rather than wrapped in a List.
+    itself rather than wrapped in a List. `requests` (node name -> cpu millicores and
+    memory bytes its pods request) adds what each node has promised to `nodes -o wide`.
     """
     output = output or ""
     if output not in OUTPUTS:
@@ -60,7 +62,35 @@ def format_objects(
         return "\n".join(object_name(obj, kind_info) for obj in objects)
     if not objects:
         return ""
+    if requests is not None and kind_info.kind == "Node" and output == "wide":
+        headers = [*table_headers(kind_info, True), *NODE_REQUEST_HEADERS]
+        rows = [table_row(obj, kind_info, now, True) + node_request_cells(obj, requests) for obj in objects]
+        return _align([headers, *rows])
     return _table(objects, kind_info, as_time(now), output == "wide", all_namespaces)
+
+
+NODE_REQUEST_HEADERS = ["CPU(REQ/ALLOC)", "MEMORY(REQ/ALLOC)"]
+
+
+def node_request_cells(node: dict, requests: dict[str, tuple[int, int]]) -> Row:
+    """`250m/2 (12%)`, `128Mi/1Gi (12%)`: what a node's pods request of its allocatable."""
+    from raftkube.state.quantity import QuantityError, format_cpu, format_memory, parse_cpu, parse_memory
+
+    cpu, memory = requests.get(node.get("metadata", {}).get("name", ""), (0, 0))
+    allocatable = node.get("status", {}).get("allocatable") or {}
+    cells = []
+    for used, total, parse, show in ((cpu, allocatable.get("cpu"), parse_cpu, format_cpu),
+                                     (memory, allocatable.get("memory"), parse_memory, format_memory)):
+        try:
+            limit = parse(total) if total is not None else None
+        except QuantityError:
+            limit = None
+        if limit is None:
+            cells.append(f"{show(used)}/{NONE}")
+        else:
+            share = f" ({used * 100 // limit}%)" if limit else ""
+            cells.append(f"{show(used)}/{show(limit)}{share}")
+    return cells
 
 
 def object_name(obj: dict, kind_info: KindInfo | None = None) -> str:

@@ -135,6 +135,9 @@ COMMANDS = [
     ["apply", "-f", "{dir}/pod.yaml", "--prune", "-l", "app=web"],
     ["diff", "-f", "{dir}/pod.yaml"],
     ["kubeconfig"],
+    ["cordon", "node1"],
+    ["uncordon", "node1"],
+    ["drain", "node2", "--timeout", "1m"],
 ]
 
 
