@@ -28,6 +28,8 @@ from raftkube.errors import UserError
 logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = {502, 503, 504}
+# How long every master may refuse connections (restarting) before the client gives up.
+REFUSED_GRACE = 3.0
 # What a master that died, restarted or closed an idle keep-alive connection looks like.
 CONNECTION_ERRORS = (OSError, http.client.HTTPException)
 
@@ -114,9 +116,10 @@ class ApiClient:
             data = json.dumps(body).encode()
             headers["Content-Type"] = content_type
         target = _with_query(path, params)
-        give_up = time.monotonic() + self._deadline
+        started = time.monotonic()
+        give_up = started + self._deadline
         backoff, last_problem = 0.1, "no attempt"
-        attempt = 0
+        attempt = refused = 0
         while True:
             index = (self._preferred + attempt) % len(self.endpoints)
             endpoint = self.endpoints[index]
@@ -129,11 +132,20 @@ class ApiClient:
                         raise _status_error(status, answer)
                     return answer
                 last_problem = f"{endpoint}: {answer.get('message') or reason}"
+                refused = 0
+            except ConnectionRefusedError as exc:
+                last_problem = f"{endpoint}: {_describe(exc)}"
+                refused += 1
             except CONNECTION_ERRORS as exc:
                 _refuse_untrusted(endpoint, exc)
                 last_problem = f"{endpoint}: {_describe(exc)}"
-            logger.debug("retrying %s %s: %s", method, path, last_problem)
+                refused = 0
+            logger.info("retrying %s %s: %s", method, path, last_problem)
             attempt += 1
+            # Every master refusing connections for a while is not an election: nothing listens.
+            if refused >= 2 * len(self.endpoints) and time.monotonic() - started >= REFUSED_GRACE:
+                raise MastersUnreachable(f"no master is listening ({', '.join(self.endpoints)}): "
+                                         f"connection refused for {time.monotonic() - started:.0f}s")
             if time.monotonic() + backoff >= give_up:
                 raise MastersUnreachable(f"no master could serve {method} {path} within "
                                          f"{self._deadline:.0f}s (last: {last_problem})")

@@ -52,7 +52,7 @@ def _read(source: str, recursive: bool, namespace: str | None) -> list[dict]:
     """The manifests, placed in their namespaces and validated all before any is sent."""
     manifests = load_manifests(source, recursive=recursive)
     if not manifests:
-        raise UserError(f"{source}: no objects to apply")
+        raise UserError(f"{'<stdin>' if source == '-' else source}: no objects to apply")
     for manifest in manifests:
         place_manifest(manifest, namespace)
         validate(copy.deepcopy(manifest))

@@ -23,7 +23,19 @@ from raftkube.state.selectors import parse_selector
 
 inventory_option = click.option("-i", "--inventory", envvar="RAFTKUBE_INVENTORY",
                                  help="Inventory of the cluster (default: $RAFTKUBE_INVENTORY, the lab).")
-namespace_option = click.option("-n", "--namespace", default=None, help="Namespace (default: default).")
+def _check_namespace(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A namespace is a DNS label: a typo is refused here rather than listing nothing."""
+    if value is not None:
+        from raftkube.state.names import dns1123_label
+
+        problems = dns1123_label(value)
+        if problems:
+            raise click.BadParameter(f"{value!r}: {'; '.join(problems)}")
+    return value
+
+
+namespace_option = click.option("-n", "--namespace", default=None, callback=_check_namespace,
+                                help="Namespace (default: default).")
 
 
 def object_path(info: KindInfo, namespace: str | None, name: str | None = None) -> str:
