@@ -261,3 +261,43 @@ def test_python_client_list_create_read_patch_watch_delete(cluster):
             v1.read_namespaced_pod("py", "default")
             time.sleep(0.2)
     assert gone.value.status == 404
+
+
+def test_selective_watch_adds_on_entering_and_deletes_on_leaving(cluster):
+    import threading
+    import urllib.request
+
+    pods = "/api/v1/namespaces/default/pods"
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "mover", "labels": {"lane": "a"}},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    assert cluster.request("m1", "POST", pods, pod)[0] == 201
+    events = []
+
+    def watch():
+        request = urllib.request.Request(cluster.url("m1") + pods + "?watch=t&labelSelector=lane%3Db"
+                                         "&fieldSelector=metadata.name%3Dmover&timeoutSeconds=6")
+        request.add_header("Authorization", f"Bearer {cluster.token}")
+        with cluster.urlopen(request, timeout=15) as response:
+            events.extend(json.loads(line)["type"] for line in response if line.strip())
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    time.sleep(1)
+    for lane in ("b", "b", "a"):  # enters, changes inside, leaves
+        code, _ = cluster.request("m1", "PATCH", f"{pods}/mover",
+                                  {"metadata": {"labels": {"lane": lane}, "annotations": {"n": str(time.time())}}})
+        assert code == 200
+        time.sleep(0.3)
+    watcher.join(20)
+    assert events == ["ADDED", "MODIFIED", "DELETED"]
+
+
+def test_api_refuses_what_kubernetes_refuses(cluster):
+    pods = "/api/v1/namespaces/default/pods"
+    code, status = cluster.request("m1", "GET", pods + "?fieldSelector=spec.image%3Dx")
+    assert code == 400 and "field label not supported: spec.image" in status["message"]
+    code, status = cluster.request("m1", "PATCH", f"{pods}/nothing", {"a": 1},
+                                   headers={"Content-Type": "application/json"})
+    assert code == 415 and status["reason"] == "UnsupportedMediaType"
+    code, status = cluster.request("m1", "POST", pods + "?fieldValidation=Sloppy", {"metadata": {"name": "x"}})
+    assert code == 400 and "fieldValidation" in status["message"]
