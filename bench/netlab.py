@@ -41,6 +41,17 @@ class Cluster:
             time.sleep(0.1)
         raise RuntimeError(f"pod {name} not ready after {timeout}s")
 
+    def wait_nodes_ready(self, timeout: float = 180.0) -> None:
+        """As a user would: place pods once the leader hears from every node."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            nodes = self.client.get("/api/v1/nodes")["items"]
+            if nodes and all(any(c["type"] == "Ready" and c["status"] == "True"
+                                 for c in n.get("status", {}).get("conditions", [])) for n in nodes):
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"nodes not ready after {timeout}s")
+
     def pause_pid(self, node: str, pod: str) -> int:
         engine = docker.DockerClient(base_url=self.lab.docker_host(node))
         found = engine.containers.list(filters={"label": [f"io.raftkube.pod.name={pod}", "io.raftkube.container.name=POD"]})
@@ -65,11 +76,15 @@ def lab_cluster(name: str, nodes: int, existing: str | None = None):
     from raftkube.lab import Lab
 
     if existing:
-        yield Cluster(Lab(existing))
+        cluster = Cluster(Lab(existing))
+        cluster.wait_nodes_ready()
+        yield cluster
         return
     lab = Lab(name)
     try:
         lab.up(nodes=nodes, masters=1, echo=lambda line: print(line, file=sys.stderr))
-        yield Cluster(lab)
+        cluster = Cluster(lab)
+        cluster.wait_nodes_ready()
+        yield cluster
     finally:
         lab.down(quiet=True)
