@@ -29,7 +29,7 @@ from raftkube.client.discovery import endpoint, inventory_path
 from raftkube.client.kubeconfig import write_kubeconfig
 from raftkube.errors import UserError
 from raftkube.pki import ensure_cluster_pki
-from raftkube.remote import hostprep, ssh
+from raftkube.remote import hostprep, raft_firewall, ssh
 from raftkube.remote.hostprep import HostFacts
 from raftkube.remote.inventory import Host, Inventory, load_inventory
 from raftkube.remote.setup_images import SavedImage, load_image, saved_image
@@ -43,6 +43,7 @@ from raftkube.remote.setup_master import (
 )
 from raftkube.state.allocation import CLUSTER_CIDR, CLUSTER_CIDR_ANNOTATION, KUBE_DNS_IP
 from raftkube.state.quantity import parse_cpu, parse_memory
+from raftkube.state.secrets import check_apart, ensure_secret
 from raftkube.state.token import read_token
 
 MAX_PARALLEL = 16
@@ -102,6 +103,10 @@ def setup_cluster(inventory_path: str | Path, echo: Callable[[str], None] = clic
     progress = Progress(echo, tty)
     token = _ensure_token(inventory.token_path, progress)
     _ensure_pki(inventory, progress)
+    raft_secret, created = ensure_secret(inventory.raft_secret_path)
+    if created:
+        progress.step("local", f"created Raft secret {inventory.raft_secret_path}")
+    check_apart(raft_secret, token)
     failures: dict[str, str] = {}
     prepared: dict[str, _Prepared] = {}
     with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL, len(inventory.hosts)))) as pool:
@@ -111,8 +116,8 @@ def setup_cluster(inventory_path: str | Path, echo: Callable[[str], None] = clic
             if masters:
                 wheelhouse = wheelhouse or Wheelhouse()
                 installed = _each(pool, masters, lambda p: _install(p, wheelhouse, progress), progress, failures)
-                _start_masters(inventory, [p for p in masters if p.host.name in installed], token, wheelhouse,
-                               prepared, progress, failures)
+                _start_masters(inventory, [p for p in masters if p.host.name in installed], token, raft_secret,
+                               wheelhouse, prepared, progress, failures)
             if inventory.masters:
                 path, changed = write_kubeconfig(inventory, token)
                 if changed:
@@ -229,12 +234,14 @@ def _install(p: _Prepared, wheelhouse: Wheelhouse, progress: Progress) -> None:
     progress.step(p.host.name, install_raftkube(p.conn, p.host, wheelhouse))
 
 
-def _start_masters(inventory: Inventory, masters: list[_Prepared], token: str, wheelhouse: Wheelhouse,
-                   prepared: dict[str, _Prepared], progress: Progress, failures: dict[str, str]) -> None:
+def _start_masters(inventory: Inventory, masters: list[_Prepared], token: str, raft_secret: str,
+                   wheelhouse: Wheelhouse, prepared: dict[str, _Prepared], progress: Progress,
+                   failures: dict[str, str]) -> None:
     """One master at a time, waiting for a leader after each restart: an upgrade keeps quorum."""
     for i, p in enumerate(masters):
         try:
-            config = master_config(inventory, p.host, token, wheelhouse.digest)
+            raft_firewall.install(p.conn, p.host, inventory)
+            config = master_config(inventory, p.host, token, raft_secret, wheelhouse.digest)
             message, restarted = ensure_master(p.conn, p.host, p.facts, config)
         except UserError as exc:
             failures[p.host.name] = str(exc)

@@ -384,8 +384,16 @@ def _cell(value) -> str:
 
 
 def _member_change(name: str, inventory: str | None) -> tuple[Masters, str]:
-    """The other masters (the one changing may not answer) and NAME's Raft address."""
+    """The other masters (the one changing may not answer) and NAME's Raft address.
+
+    NAME may also be a Raft address (HOST:PORT): a member that is no longer in the
+    inventory, such as a master that moved (a master refusing to start says which).
+    """
     masters = find_masters(inventory)
+    if ":" in name and name not in masters.inventory.hosts:
+        endpoints = [e for e, m in zip(masters.endpoints, masters.inventory.masters)
+                     if f"{m.address}:{m.raft_port}" != name]
+        return Masters(masters.inventory, endpoints, masters.token), name
     host = masters.inventory.host(name)
     if not host.is_master:
         raise UserError(f"{name} is not in the [masters] group of {masters.inventory.path}")
@@ -407,7 +415,7 @@ def add_master(name: str, inventory: str | None) -> None:
 @click.argument("name")
 @inventory_option
 def remove_master(name: str, inventory: str | None) -> None:
-    """Remove master NAME from the Raft cluster (then stop it and drop it from the inventory)."""
+    """Remove master NAME (or Raft address HOST:PORT) from the Raft cluster (then stop it and drop it from the inventory)."""
     others, address = _member_change(name, inventory)
     _run(others, lambda client: client.request("DELETE", f"/raftkube/v1/cluster/members/{address}"))
     click.echo(f"master {name} ({address}) removed")

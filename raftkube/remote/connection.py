@@ -6,10 +6,18 @@ Connection and one exec channel running the helper, and multiplexes requests fro
 number of threads over it by request id. When the connection breaks, pending requests
 fail with `ConnectionLost` and the next call reconnects, with back-off so a dead host
 is not hammered.
+
+A host can also hang without breaking anything: a stopped helper, a partition that TCP
+notices after 15 minutes. So writes go through one writer thread and a caller waits for
+its write at most WRITE_TIMEOUT, and the helper answers a keepalive ping every KEEPALIVE
+seconds from its reader thread; a write that does not finish, or no line from the
+helper for KEEPALIVE_DEADLINE, marks the connection dead (within the loops' node grace
+period) and the next call opens a new one.
 """
 
 import itertools
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -32,11 +40,16 @@ HELPER_DIR = "/var/lib/raftkube/helper"
 STATE_DIR = "/var/lib/raftkube"
 HELLO_TIMEOUT = 20.0
 # The helper exits after IDLE_EXIT s without a line; a keepalive every KEEPALIVE s keeps it
-# while the leader lives, so one that vanished without closing leaves nothing behind.
-KEEPALIVE = 20.0
+# while the leader lives, so one that vanished without closing leaves nothing behind. The
+# helper answers each keepalive: silence for KEEPALIVE_DEADLINE means the host hangs.
+KEEPALIVE = 1.0
+KEEPALIVE_DEADLINE = 3.5
+WRITE_TIMEOUT = 10.0
 IDLE_EXIT = 90.0
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
+# A connection that dies again within this long of opening counts as a failure (back-off).
+STABLE = 60.0
 
 
 class HelperError(UserError):
@@ -68,22 +81,30 @@ class HelperClient:
     Independent of SSH so it can be driven over pipes to a local helper process.
     """
 
-    def __init__(self, reader: BinaryIO, write: Callable[[bytes], None], name: str, keepalive: float | None = None):
+    def __init__(self, reader: BinaryIO, write: Callable[[bytes], None], name: str, keepalive: float | None = None,
+                 abort: Callable[[], None] | None = None, write_timeout: float = WRITE_TIMEOUT,
+                 keepalive_deadline: float | None = None):
+        """`abort` closes the underlying stream (it must unblock a stuck `write`)."""
         self.name = name
         self._keepalive = keepalive
-        self._reader, self._write = reader, write
+        self._keepalive_deadline = keepalive_deadline or (3 * keepalive if keepalive else None)
+        self._reader, self._write, self._abort = reader, write, abort
+        self._write_timeout = write_timeout
         self._ids = itertools.count(protocol.HELLO_ID + 1)
         self._lock = threading.Lock()
-        # paramiko's sendall sends a request in packets; two threads' packets must not interleave.
-        self._write_lock = threading.Lock()
+        # One writer thread: paramiko's sendall sends a request in packets, and two threads'
+        # packets must not interleave; and a write stuck on a hung host blocks only it.
+        self._outbox: queue.SimpleQueue = queue.SimpleQueue()
         self._pending: dict[int, Future] = {}
         self._hello: Future = Future()
         self._closed = threading.Event()
+        self._last_heard = time.monotonic()
         self._thread = threading.Thread(target=self._read_loop, name=f"helper-{name}", daemon=True)
 
     def start(self, timeout: float = HELLO_TIMEOUT) -> dict:
         """Start reading and wait for the helper's hello; returns it (pid, python version)."""
         self._thread.start()
+        threading.Thread(target=self._write_loop, name=f"helper-writer-{self.name}", daemon=True).start()
         if self._keepalive:
             threading.Thread(target=self._keepalive_loop, name=f"helper-keepalive-{self.name}", daemon=True).start()
         try:
@@ -109,12 +130,10 @@ class HelperClient:
             self._pending.pop(rid, None)
             raise  # args that are not JSON: the caller's bug, not the host's
         try:
-            with self._write_lock:
-                self._write(data)
-        except (OSError, EOFError) as exc:
+            self._send(data)
+        except ConnectionLost:
             self._pending.pop(rid, None)
-            self._fail_all(f"write failed: {exc}")
-            raise ConnectionLost(f"{self.name}: connection to the helper broke: {exc}") from None
+            raise
         try:
             response: protocol.Response = future.result(timeout)
         except FutureTimeout:
@@ -127,12 +146,52 @@ class HelperClient:
     def close(self) -> None:
         self._fail_all("closed")
 
-    def _keepalive_loop(self) -> None:
-        while not self._closed.wait(self._keepalive):
+    def _send(self, data: bytes) -> None:
+        """Hand `data` to the writer thread; ConnectionLost (and the connection is dead)
+        when it fails or does not finish within the write timeout."""
+        done: Future = Future()
+        self._outbox.put((data, done))
+        if self._closed.is_set():  # put after a close: nobody would write it
+            raise ConnectionLost(f"{self.name}: connection to the helper is closed")
+        try:
+            done.result(self._write_timeout)
+        except FutureTimeout:
+            reason = f"a write to the helper did not finish within {self._write_timeout:g}s"
+            self._fail_all(reason)
+            raise ConnectionLost(f"{self.name}: {reason}") from None
+        except (OSError, EOFError, ConnectionLost) as exc:
+            self._fail_all(f"write failed: {exc}")
+            raise ConnectionLost(f"{self.name}: connection to the helper broke: {exc}") from None
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._outbox.get()
+            if item is None:
+                return
+            data, done = item
+            if self._closed.is_set():
+                done.set_exception(ConnectionLost(f"{self.name}: connection to the helper is closed"))
+                continue
             try:
-                with self._write_lock:
-                    self._write(b"\n")
-            except (OSError, EOFError) as exc:
+                self._write(data)
+            except Exception as exc:  # the stream is broken, whatever the exception
+                done.set_exception(exc if isinstance(exc, (OSError, EOFError)) else OSError(str(exc)))
+                continue
+            done.set_result(None)
+
+    def _keepalive_loop(self) -> None:
+        """Ping the helper; no line from it for the deadline means the host hangs."""
+        while not self._closed.wait(self._keepalive):
+            if not self._hello.done():  # starting: the hello has its own timeout
+                continue
+            silent = time.monotonic() - self._last_heard
+            if silent > self._keepalive_deadline:
+                self._fail_all(f"no answer from the helper for {silent:.1f}s")
+                return
+            rid = next(self._ids)
+            try:
+                self._outbox.put((protocol.encode_request(protocol.Request(rid, protocol.KEEPALIVE)), Future()))
+            except Exception as exc:
                 self._fail_all(f"keepalive failed: {exc}")
 
     def _read_loop(self) -> None:
@@ -145,6 +204,7 @@ class HelperClient:
         self._fail_all(reason)
 
     def _dispatch(self, line: bytes) -> None:
+        self._last_heard = time.monotonic()
         try:
             response = protocol.decode_response(line)
         except protocol.ProtocolError as exc:
@@ -160,6 +220,12 @@ class HelperClient:
             return
         future.set_result(response)
 
+    def _abort_quietly(self) -> None:
+        try:
+            self._abort()
+        except Exception as exc:  # it is being thrown away either way
+            log.debug("%s: abort failed: %s", self.name, exc)
+
     def _fail_all(self, reason: str) -> None:
         with self._lock:
             if self._closed.is_set():
@@ -167,6 +233,10 @@ class HelperClient:
             self._closed.set()
             pending, self._pending = self._pending, {}
         log.info("%s: helper connection closed (%s)", self.name, reason)
+        self._outbox.put(None)  # the writer stops once it is past what it may be stuck on
+        if self._abort is not None:
+            # On its own thread: closing a channel whose transport hangs may block too.
+            threading.Thread(target=self._abort_quietly, name=f"helper-abort-{self.name}", daemon=True).start()
         error = ConnectionLost(f"{self.name}: connection to the helper lost ({reason})")
         if not self._hello.done():
             self._hello.set_exception(error)
@@ -191,6 +261,9 @@ class HostConnection:
         self._failures = 0
         self._next_attempt = 0.0
         self._last_error = ""
+        self._opened_at = 0.0
+        self._deaths = 0
+        self._closed = False
 
     def call(self, op: str, args: dict | None = None, term: int = 0, timeout: float = 30.0) -> Any:
         """Run `op` on the host under the leader's `term`; see HelperClient.call."""
@@ -210,7 +283,9 @@ class HostConnection:
         return self._hello.get("pid") if self._client and self._client.alive else None
 
     def close(self) -> None:
+        """End the helper for good: a call racing this one, or made after, never reconnects."""
         with self._lock:
+            self._closed = True
             self._teardown()
 
     def __enter__(self) -> "HostConnection":
@@ -221,9 +296,13 @@ class HostConnection:
 
     def _ensure(self) -> HelperClient:
         with self._lock:
+            if self._closed:
+                raise ConnectionLost(f"{self.host.name}: the connection was closed")
             if self._client is not None and self._client.alive:
                 return self._client
-            self._teardown()
+            if self._client is not None:
+                self._lost()
+                self._teardown(wait=False)
             wait = self._next_attempt - time.monotonic()
             if wait > 0:
                 raise ssh.HostUnreachable(f"{self._last_error}; next attempt in {wait:.1f}s")
@@ -241,7 +320,19 @@ class HostConnection:
                 log.warning("%s (retry in %.1fs)", error, delay)
                 raise error from None
             self._failures = 0
+            self._opened_at = time.monotonic()
             return self._client
+
+    def _lost(self) -> None:
+        """The helper connection died (broken, or hung past its deadlines): reopen at once
+        the first time, with back-off when it keeps dying soon after opening."""
+        now = time.monotonic()
+        self._deaths = self._deaths + 1 if now - self._opened_at < STABLE else 1
+        if self._deaths > 1:
+            delay = min(BACKOFF_FIRST * 2 ** (self._deaths - 2), self.backoff_max)
+            self._next_attempt = now + delay
+            self._last_error = (f"{ssh.describe(self.host)}: the helper connection died {self._deaths} times "
+                                f"within {STABLE:g}s of opening")
 
     def _open(self) -> HelperClient:
         name = self.host.name
@@ -254,7 +345,7 @@ class HostConnection:
             ssh.command_line([self.host.python, remote, "--state-dir", STATE_DIR, "--docker-host", self.host.docker_host,
                               "--idle-exit", f"{IDLE_EXIT:g}"])
         )
-        client = HelperClient(channel.makefile("rb"), channel.sendall, name, keepalive=KEEPALIVE)
+        client = HelperClient(channel.makefile("rb"), channel.sendall, name, keepalive=KEEPALIVE, abort=channel.close)
         stderr = _StderrLog(name, channel.makefile_stderr("rb"))
         try:
             self._hello = client.start()
@@ -276,16 +367,25 @@ class HostConnection:
         log.info("%s: shipped helper %s", self.host.name, remote)
         return remote
 
-    def _teardown(self) -> None:
+    def _teardown(self, wait: bool = True) -> None:
+        """Close the helper and SSH connection; `wait=False` closes a dead one in the
+        background (closing a transport to a hung host may block)."""
         if self._client is not None:
             self._client.close()
             self._client = None
         if self._conn is not None:
-            try:
-                self._conn.close()
-            except Exception as exc:  # a half-dead transport may fail to close; it is gone either way
-                log.debug("%s: close failed: %s", self.host.name, exc)
-            self._conn = None
+            conn, self._conn = self._conn, None
+            if wait:
+                self._close_quietly(conn)
+            else:
+                threading.Thread(target=self._close_quietly, args=(conn,), daemon=True,
+                                 name=f"close-{self.host.name}").start()
+
+    def _close_quietly(self, conn: fabric.Connection) -> None:
+        try:
+            conn.close()
+        except Exception as exc:  # a half-dead transport may fail to close; it is gone either way
+            log.debug("%s: close failed: %s", self.host.name, exc)
 
 
 class _StderrLog:

@@ -66,6 +66,7 @@ class Inventory:
     nodes: list[Host]
     token_path: Path
     known_hosts_path: Path
+    raft_secret_path: Path
 
     @property
     def ca_cert_path(self) -> Path:
@@ -355,6 +356,7 @@ class _Parser:
             nodes=[h for h in hosts.values() if h.is_node],
             token_path=self.relative(all_vars.get("raftkube_token_file"), ".token"),
             known_hosts_path=self.relative(all_vars.get("raftkube_known_hosts"), ".known_hosts"),
+            raft_secret_path=self.relative(all_vars.get("raftkube_raft_secret_file"), ".raft-secret"),
         )
         log.debug("inventory %s: %d masters, %d nodes", self.path, len(inventory.masters), len(inventory.nodes))
         return inventory

@@ -9,7 +9,9 @@ the answer is `{"id": int, "ok": true, "result": ...}` or
 `timeout` lets the helper drop a request that waited in its queue past the point where
 the leader stopped caring. The helper's first line is a hello (`id` 0) with its pid, its
 Python version and the highest term the host has seen, so the leader knows it started.
-An empty line is a keepalive from the leader: it gets no answer.
+An empty line is a keepalive from the leader: it gets no answer. A `keepalive` request
+is answered at once by the helper's reader thread (no term check, no queue), so the
+leader can tell a helper that hangs from one that is busy.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 HELLO_ID = 0
+KEEPALIVE = "keepalive"
 
 # Error kinds: what the leader may want to tell apart without parsing messages.
 STALE_TERM = "stale_term"

@@ -10,6 +10,7 @@ The master runs under systemd where systemd is PID 1, otherwise as a daemon star
 /var/lib/raftkube/master/start (which the lab also runs when it boots a host).
 """
 
+import dataclasses
 import hashlib
 import logging
 import platform
@@ -44,6 +45,13 @@ LOG_FILE = f"{MASTER_DIR}/master.log"
 REMOTE_INVENTORY = f"{STATE_DIR}/inventory.ini"
 REMOTE_KNOWN_HOSTS = f"{REMOTE_INVENTORY}.known_hosts"
 SSH_DIR = f"{STATE_DIR}/ssh"
+# What holds secrets on a master is private to root (and so is every directory holding a
+# 0600 file setup ships).
+PRIVATE_DIRS = (STATE_DIR, SSH_DIR, MASTER_DIR)
+# The only variables the masters read; the rest (ansible_password, become passwords, ...)
+# stays on the machine that ran setup.
+KEPT_VARS = {"ansible_host", "ansible_port", "ansible_user", "ansible_ssh_private_key_file",
+             "ansible_private_key_file", "ansible_python_interpreter"}
 UNIT_NAME = "raftkube-master.service"
 UNIT_PATH = f"/etc/systemd/system/{UNIT_NAME}"
 # Building dependency wheels may fetch from an index; a stalled one must not hang setup.
@@ -191,8 +199,14 @@ class MasterConfig:
         return f"{self.digest} {hashlib.sha256(self.known_hosts).hexdigest()}"
 
 
-def master_config(inventory: Inventory, host: Host, token: str, wheel_digest: str) -> MasterConfig:
-    """The master's inventory copy, token, known hosts and ssh keys (it drives the hosts too)."""
+def kept_vars(host: Host) -> Host:
+    """The host with only the variables raftkube reads (ansible_* connection ones, raftkube_*)."""
+    return dataclasses.replace(host, vars={key: value for key, value in host.vars.items()
+                                           if key in KEPT_VARS or key.startswith("raftkube_")})
+
+
+def master_config(inventory: Inventory, host: Host, token: str, raft_secret: str, wheel_digest: str) -> MasterConfig:
+    """The master's inventory copy, token, Raft secret, known hosts and ssh keys (it drives the hosts too)."""
     key_files = {}
     files: dict[str, tuple[bytes, int]] = {}
     for path in sorted({h.key_file for h in inventory.hosts.values() if h.key_file}):
@@ -203,10 +217,11 @@ def master_config(inventory: Inventory, host: Host, token: str, wheel_digest: st
         remote = f"{SSH_DIR}/{hashlib.sha256(content).hexdigest()[:12]}-{Path(path).name}"
         key_files[path] = remote
         files[remote] = (content, 0o600)
-    rendered = render_inventory(list(inventory.hosts.values()), key_files)
+    rendered = render_inventory([kept_vars(h) for h in inventory.hosts.values()], key_files)
     known_hosts = inventory.known_hosts_path.read_bytes() if inventory.known_hosts_path.exists() else b""
-    files[REMOTE_INVENTORY] = (rendered.encode(), 0o644)
+    files[REMOTE_INVENTORY] = (rendered.encode(), 0o600)
     files[f"{REMOTE_INVENTORY}.token"] = (token.encode() + b"\n", 0o600)
+    files[f"{REMOTE_INVENTORY}.raft-secret"] = (raft_secret.encode() + b"\n", 0o600)
     files[START_SCRIPT] = (_start_script(host, wheel_digest).encode(), 0o755)
     # https: the CA (a master forwards some requests to the leader) and its own certificate.
     cert, key = inventory.master_cert_paths(host.name)
@@ -293,6 +308,9 @@ def ensure_master(conn: fabric.Connection, host: Host, facts: HostFacts, config:
     if changed:
         for path, (content, mode) in config.files.items():
             upload(conn, path, content, mode)
+    private = sorted({*PRIVATE_DIRS, *(str(Path(path).parent) for path, (_, mode) in config.files.items() if mode == 0o600)})
+    run(conn, ["mkdir", "-p", *private])
+    run(conn, ["chmod", "700", *private])
     if current != config.mark:
         upload(conn, REMOTE_KNOWN_HOSTS, config.known_hosts, 0o644)
     if service_manager(host, facts) == "systemd":

@@ -17,13 +17,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-import yaml
 from aiohttp import web
 
 from raftkube.errors import UserError
-from raftkube.state import deletion, discovery, names, objects, patching, tables
+from raftkube.state import bodies, deletion, discovery, liveness, names, objects, patching, tables
 from raftkube.state.commands import ClusterState
-from raftkube.state.committer import Committer, NoQuorum
+from raftkube.state.committer import Committer, LeaderDiskLow, NoQuorum
+from raftkube.state.disk import DiskGuard, DiskLow
 from raftkube.state.fieldselectors import FieldSelector, parse_field_selector
 from raftkube.state.fieldvalidation import FieldValidationError, directive, validate_fields
 from raftkube.state.patching import merge_patch  # noqa: F401  (the API's merge patch, for callers)
@@ -36,12 +36,12 @@ logger = logging.getLogger(__name__)
 BUILTIN_NAMESPACES = ("default", "kube-system")
 UPDATE_ATTEMPTS = 5
 GENERATE_ATTEMPTS = 5
-WATCH_HEARTBEAT = 10.0
 
 STATUS_CODES = {
     "BadRequest": 400, "Unauthorized": 401, "Forbidden": 403, "NotFound": 404, "MethodNotAllowed": 405,
     "AlreadyExists": 409, "Conflict": 409, "Gone": 410, "UnsupportedMediaType": 415,
     "RequestEntityTooLarge": 413, "Invalid": 422, "InternalError": 500, "ServiceUnavailable": 503,
+    "InsufficientStorage": 507,
 }
 
 
@@ -72,6 +72,8 @@ def _status_response(error: ApiError) -> web.Response:
 def _user_error_reason(exc: UserError) -> str:
     if isinstance(exc, NoQuorum):
         return "ServiceUnavailable"
+    if isinstance(exc, (DiskLow, LeaderDiskLow)):
+        return "InsufficientStorage"
     if isinstance(exc, SelectorError):
         return "BadRequest"
     if isinstance(exc, objects.UnknownKind):
@@ -104,9 +106,11 @@ class ApiServer:
     """The aiohttp application of one master."""
 
     def __init__(self, store: Store, token: str, master_name: str, committer: Committer | None = None,
-                 cert_expires: str | None = None):
+                 cert_expires: str | None = None, disk_guard: DiskGuard | None = None):
         self.store = store
         self.cert_expires = cert_expires
+        self.disk_guard = disk_guard
+        self.liveness = liveness.WatchLiveness(store)
         self.committer = committer or Committer(store)
         self.master_name = master_name
         self._token = token
@@ -121,7 +125,7 @@ class ApiServer:
         self.pod_io = None
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._errors, self._authenticate], client_max_size=8 * 2**20)
+        app = web.Application(middlewares=[self._errors, self._authenticate], client_max_size=bodies.MAX_BODY)
         app.on_startup.append(self._on_startup)
         app.on_shutdown.append(self._on_shutdown)
         app.on_cleanup.append(self._on_cleanup)
@@ -211,7 +215,9 @@ class ApiServer:
     async def _authenticate(self, request: web.Request, handler):
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._token.encode()):
+        # surrogateescape: a header with bytes that are not UTF-8 is a wrong token, not a 500.
+        given = token.strip().encode("utf-8", "surrogateescape")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given, self._token.encode()):
             raise ApiError("Unauthorized", "a valid bearer token is required (see the inventory's token file)")
         return await handler(request)
 
@@ -235,13 +241,9 @@ class ApiServer:
     async def _document(self, request: web.Request):
         """The JSON (or YAML) body, whatever its shape (a JSON patch is a list)."""
         try:
-            text = await request.text()
-            if "yaml" in request.content_type:
-                body = yaml.safe_load(text)
-            else:
-                body = json.loads(text)
-        except (ValueError, yaml.YAMLError) as exc:
-            raise ApiError("BadRequest", f"request body is not valid JSON/YAML: {exc}") from None
+            body = await bodies.parse_async(await request.read(), "yaml" in request.content_type)
+        except bodies.BodyError as exc:
+            raise ApiError("RequestEntityTooLarge" if exc.too_large else "BadRequest", str(exc)) from None
         try:
             # YAML can hold dates, sets and bytes; stored (unknown fields inside `status`
             # are kept) they would break every later answer that includes the object.
@@ -264,7 +266,15 @@ class ApiServer:
         return self.store.read(reader)
 
     async def _commit(self, command: dict) -> dict:
-        result = await self.committer.run(command)
+        if self.disk_guard is not None:
+            self.disk_guard.check()
+        size = 0
+        if "object" in command:
+            try:
+                size = bodies.object_size(command["object"])
+            except bodies.BodyError as exc:
+                raise ApiError("RequestEntityTooLarge", str(exc)) from None
+        result = await self.committer.run(command, size)
         if not result["ok"]:
             raise ApiError(result["reason"], result["message"])
         return result["object"]
@@ -537,11 +547,15 @@ class ApiServer:
 
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         await response.prepare(request)
-        deadline = asyncio.get_running_loop().time() + timeout if timeout else None
+        clock = asyncio.get_running_loop().time
+        deadline = clock() + timeout if timeout else None
+        bookmarks = request.query.get("allowWatchBookmarks") in ("1", "true")
+        last_sent = clock()
         try:
             while True:
                 for event_type, obj in events:
                     await response.write(line(event_type, obj))
+                    last_sent = clock()
                 changed = self._revision_changed
                 changes = self.store.read(lambda state: state.changes_since(revision))
                 if changes is None:
@@ -555,9 +569,16 @@ class ApiServer:
                 events = []
                 if self._stopping or request.transport is None or request.transport.is_closing():
                     break  # the master stops, or the client went away (aiohttp does not cancel the handler)
-                wait = WATCH_HEARTBEAT
+                if not self.liveness.in_contact():
+                    logger.info("ending a watch: this master lost contact with the others")
+                    break  # the client reconnects, to a master that can reach a quorum
+                if clock() - last_sent >= liveness.WATCH_HEARTBEAT:
+                    beat = liveness.bookmark(kind, resource.info.api_version, revision) if bookmarks else None
+                    await response.write(json.dumps(beat).encode() + b"\n" if beat else b"\n")
+                    last_sent = clock()
+                wait = min(liveness.CHECK_EVERY, liveness.WATCH_HEARTBEAT - (clock() - last_sent))
                 if deadline is not None:
-                    wait = min(wait, deadline - asyncio.get_running_loop().time())
+                    wait = min(wait, deadline - clock())
                     if wait <= 0:
                         break
                 try:
@@ -660,6 +681,9 @@ class ApiServer:
     # -- cluster administration -------------------------------------------------------
 
     async def healthz(self, request: web.Request) -> web.Response:
+        reason = await self.liveness.not_ready_reason()
+        if reason:
+            return web.Response(text=f"not ready: {reason}\n", status=503)
         return web.Response(text="ok")
 
     async def cluster_status(self, request: web.Request) -> web.Response:

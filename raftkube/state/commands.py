@@ -14,7 +14,9 @@ or `{"ok": False, "reason": <Kubernetes StatusReason>, "message": ...}`.
 from __future__ import annotations
 
 import collections
+import json
 import logging
+import time
 
 from raftkube.state import allocation
 from raftkube.state import deletion
@@ -26,6 +28,13 @@ logger = logging.getLogger(__name__)
 # seconds, or a watcher a few seconds behind, still finds what it needs.
 REQUEST_MEMORY = 10000
 CHANGE_LOG_SIZE = 10000
+# ... and in bytes (JSON size of the objects they hold), since an object may be 1.5 MiB.
+REQUEST_MEMORY_BYTES = 64 * 2**20
+CHANGE_LOG_BYTES = 64 * 2**20
+# Events are removed this long after they were last recorded (Kubernetes' --event-ttl),
+# by the state machine itself, against the leader's clock; swept at most once a minute.
+EVENT_TTL = 3600.0
+EVENT_SWEEP = 60.0
 
 NAMESPACE_KIND = "Namespace"
 
@@ -45,6 +54,11 @@ class CommandError(Exception):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+def json_size(obj) -> int:
+    """The size of `obj` serialized as the API sends it, for the byte bounds."""
+    return len(json.dumps(obj, separators=(",", ":")))
 
 
 def _describe(kind: str, name: str) -> str:
@@ -109,11 +123,20 @@ class ClusterState:
     may hold a reference returned by `get`/`list` without copying.
     """
 
+    # The leader's latest clock stamp (Unix seconds) and the last Event sweep: class
+    # defaults so snapshots written before they existed still load.
+    clock = 0.0
+    events_swept = 0.0
+
     def __init__(self) -> None:
         self.revision = 0
         self.objects: dict[str, dict[tuple[str, str], dict]] = {}
-        self.changes: collections.deque = collections.deque(maxlen=CHANGE_LOG_SIZE)
+        self.changes: collections.deque = collections.deque()
+        self.change_sizes: collections.deque = collections.deque()
+        self.change_bytes = 0
         self.requests: collections.OrderedDict = collections.OrderedDict()
+        self.request_sizes: dict[str, int] = {}
+        self.request_bytes = 0
         self.lease: dict | None = None
 
     # -- applying commands ------------------------------------------------------------
@@ -128,6 +151,10 @@ class ClusterState:
                 raise CommandError("BadRequest", "rid must be a string")
             if rid and rid in self.requests:
                 return self.requests[rid]
+            if self._expired(command.get("deadline")):
+                # Not remembered: a client retrying with the same request id later may succeed.
+                return error("ServiceUnavailable", "the write expired before the masters could commit it "
+                                                   "and was not applied; retry")
             handler = self._OPS.get(command.get("op")) if isinstance(command.get("op"), str) else None
             if handler is None:
                 raise CommandError("BadRequest", f"unknown command {command.get('op')!r}")
@@ -148,10 +175,64 @@ class ClusterState:
             return [error("BadRequest", "a batch must be a list of commands")]
         return [self.apply(command) for command in commands]
 
+    def _expired(self, deadline) -> bool:
+        """Whether a command's deadline (Unix seconds) is before the leader's last stamp."""
+        if deadline is None:
+            return False
+        if not isinstance(deadline, (int, float)) or isinstance(deadline, bool):
+            raise CommandError("BadRequest", "deadline must be a number")
+        return bool(self.clock) and deadline < self.clock
+
+    def stamp_clock(self, now) -> None:
+        """The leader's wall clock (see raft_patches.StampingQueue); also expires Events."""
+        if not isinstance(now, (int, float)) or isinstance(now, bool) or now <= self.clock:
+            return
+        self.clock = float(now)
+        if self.clock - self.events_swept >= EVENT_SWEEP:
+            self.events_swept = self.clock
+            self._expire_events()
+
+    def _expire_events(self) -> None:
+        # Timestamps are RFC 3339 in UTC: their first 19 characters sort as times do.
+        cutoff = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.clock - EVENT_TTL))
+        for (namespace, name), event in list(self.objects.get("Event", {}).items()):
+            stamps = [event.get("lastTimestamp"), event.get("eventTime"), event["metadata"].get("creationTimestamp")]
+            newest = max((stamp[:19] for stamp in stamps if isinstance(stamp, str)), default="")
+            if newest < cutoff:
+                self._remove("Event", namespace, name)
+
     def _remember(self, rid: str, result: dict) -> None:
+        self._ensure_byte_bounds()
+        obj = result.get("object")
+        if self.changes and obj is not None and self.changes[-1][2] is obj:
+            size = self.change_sizes[-1]  # measured a moment ago, as the change it made
+        else:
+            size = json_size(obj) if result.get("ok") else len(result.get("message", ""))
         self.requests[rid] = result
-        while len(self.requests) > REQUEST_MEMORY:
-            self.requests.popitem(last=False)
+        self.request_sizes[rid] = size
+        self.request_bytes += size
+        while len(self.requests) > REQUEST_MEMORY or self.request_bytes > REQUEST_MEMORY_BYTES:
+            old, _ = self.requests.popitem(last=False)
+            self.request_bytes -= self.request_sizes.pop(old, 0)
+
+    def _log_change(self, change: tuple[int, str, dict]) -> None:
+        self._ensure_byte_bounds()
+        size = json_size(change[2])
+        self.changes.append(change)
+        self.change_sizes.append(size)
+        self.change_bytes += size
+        while len(self.changes) > CHANGE_LOG_SIZE or (self.change_bytes > CHANGE_LOG_BYTES and len(self.changes) > 1):
+            self.changes.popleft()
+            self.change_bytes -= self.change_sizes.popleft()
+
+    def _ensure_byte_bounds(self) -> None:
+        """A state from a snapshot written before the byte bounds: start counting now."""
+        if "change_sizes" not in vars(self):
+            self.changes = collections.deque(self.changes)
+            self.change_sizes = collections.deque(json_size(obj) for _, _, obj in self.changes)
+            self.change_bytes = sum(self.change_sizes)
+            self.request_sizes = {rid: 0 for rid in self.requests}
+            self.request_bytes = 0
 
     def _op_create(self, command: dict) -> dict:
         """Args: object, uid, now. Fails if the name is taken or its namespace is missing."""
@@ -265,7 +346,7 @@ class ClusterState:
         self.revision += 1
         obj["metadata"]["resourceVersion"] = str(self.revision)
         self.objects.setdefault(kind, {})[(namespace, name)] = obj
-        self.changes.append((self.revision, event, obj))
+        self._log_change((self.revision, event, obj))
         return obj
 
     def _remove(self, kind: str, namespace: str, name: str) -> dict:
@@ -276,7 +357,7 @@ class ClusterState:
         # The DELETED event carries the last state with the deletion's own version, as
         # Kubernetes does, so a watcher can resume from it.
         final = {**removed, "metadata": {**removed["metadata"], "resourceVersion": str(self.revision)}}
-        self.changes.append((self.revision, "DELETED", final))
+        self._log_change((self.revision, "DELETED", final))
         return final
 
     def _find(self, kind: str, namespace: str, name: str) -> dict | None:

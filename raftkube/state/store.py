@@ -19,11 +19,15 @@ from pathlib import Path
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
 
+from raftkube.state import raft_patches
 from raftkube.state.commands import ClusterState
 
 logger = logging.getLogger(__name__)
 
+# Our own failure for a command refused before it entered the log (pysyncobj's are 0-10).
+DISK_LOW = 100
 FAILURE_NAMES = {value: name for name, value in vars(FAIL_REASON).items() if name.isupper()}
+FAILURE_NAMES[DISK_LOW] = "DISK_LOW"
 
 
 def raft_conf(password: str, data_dir: Path | None, **overrides) -> SyncObjConf:
@@ -78,11 +82,24 @@ class _StateConsumer(SyncObjConsumer):
         with self._lock:
             results = self.state.apply_batch(commands)
             revision = self.state.revision
+        self._notify(revision)
+        return results
+
+    @replicated
+    def stamp_clock(self, now) -> None:
+        """The leader's wall clock, put in the log before the commands it appends."""
+        with self._lock:
+            before = self.state.revision
+            self.state.stamp_clock(now)
+            revision = self.state.revision
+        if revision != before:  # expired objects were removed
+            self._notify(revision)
+
+    def _notify(self, revision: int) -> None:
         try:
             self._on_applied(revision)
         except Exception:  # a raise here would wedge pysyncobj's apply loop
             logger.exception("change listener failed")
-        return results
 
     def _serialize(self):
         with self._lock:
@@ -92,10 +109,7 @@ class _StateConsumer(SyncObjConsumer):
         with self._lock:
             self.state = data["state"]
             revision = self.state.revision
-        try:
-            self._on_applied(revision)
-        except Exception:
-            logger.exception("change listener failed")
+        self._notify(revision)
 
 
 class Store(SyncObj):
@@ -107,18 +121,92 @@ class Store(SyncObj):
     """
 
     def __init__(self, self_address: str, peers: list[str], conf: SyncObjConf,
-                 on_applied: Callable[[int], None] | None = None):
+                 on_applied: Callable[[int], None] | None = None,
+                 disk_low: Callable[[], bool] | None = None):
         self._lock = threading.RLock()
         self._listeners: list[Callable[[int], None]] = []
         if on_applied is not None:
             self._listeners.append(on_applied)
+        self._disk_low = disk_low
         self._consumer = _StateConsumer(self._lock, self._notify)
+        conf.onStateChanged = self._on_state_changed
         super().__init__(self_address, [p for p in peers if p != self_address], conf,
-                         consumers=[self._consumer])
+                         consumers=[self._consumer], transportClass=raft_patches.GuardedTransport)
+        consumer_id = id(self._consumer)
+        self._execute_id = self._methodToID[(consumer_id, self._getFuncName((consumer_id, "execute")))]
+        stamp_id = self._methodToID[(consumer_id, self._getFuncName((consumer_id, "stamp_clock")))]
+        # No command is queued yet: the tick thread picks the wrapper up on its next pass.
+        self._SyncObj__commandsQueue = raft_patches.StampingQueue(
+            self._SyncObj__commandsQueue, self._isLeader, lambda: self.raftCurrentTerm,
+            lambda now: raft_patches.regular_command(stamp_id, (now,)))
+
+    def _on_state_changed(self, old: int, new: int) -> None:
+        """On stepping down, forget this leader's entries that no majority acknowledged.
+
+        Otherwise a deposed leader re-elected after a partition heals commits them, long
+        after their callers were told 503 (and after their deadline: the clock stamp before
+        them is as old as they are). No replica has applied them (none saw a commit index
+        that high) and any a majority does hold are still on it, so dropping them here is
+        what losing an unsynced journal tail already is. Runs on the tick thread.
+        """
+        if old != 2 or new == 2:  # pysyncobj's _RAFT_STATE.LEADER
+            return
+        try:
+            tail = self._SyncObj__getEntries(self.raftCommitIndex + 1)
+            if tail and not any(entry[0][:1] == raft_patches.MEMBERSHIP_COMMAND for entry in tail):
+                logger.warning("stepped down: dropping %d uncommitted log entries from index %d",
+                               len(tail), self.raftCommitIndex + 1)
+                self._SyncObj__deleteEntriesFrom(self.raftCommitIndex + 1)
+        except Exception:  # never break pysyncobj's state change
+            logger.exception("could not drop the uncommitted log tail")
+
+    def _applyCommand(self, command, callback, commandType=None):
+        """pysyncobj's entry point for every command, local or forwarded by a follower.
+
+        While this master's disk is low, writes are refused here, before they reach
+        the journal; read barriers (empty batches) and clock stamps still pass.
+        """
+        if self._disk_low is not None and self._disk_low() and self._is_write(command, commandType):
+            self._SyncObj__callErrCallback(DISK_LOW, callback)
+            return
+        super()._applyCommand(command, callback, commandType)
+
+    def _is_write(self, command: bytes, command_type) -> bool:
+        if command_type is not None:
+            command = bytes([command_type]) + command
+        try:
+            decoded = raft_patches.decode_regular(command)
+        except Exception:
+            return True
+        return decoded is not None and decoded[0] == self._execute_id and decoded[1] not in (([],), [[]])
+
+    def in_contact_with_quorum(self, within: float = 3.0) -> bool:
+        """Whether this master heard from a Raft majority in the last `within` seconds.
+
+        pysyncobj's own `hasQuorum` counts open connections, which a silent partition
+        leaves open; a follower may keep naming a leader it no longer hears. So: a leader
+        counts followers that answered recently, a follower asks when the leader last
+        pushed its election deadline back (reading pysyncobj 0.3.17's private fields).
+        """
+        now = raft_patches.monotonic()
+        if self._isLeader():
+            responses = dict(self._SyncObj__lastResponseTime)
+            others = self.otherNodes
+            fresh = sum(1 for node in others if responses.get(node, 0) > now - within)
+            return fresh + 1 > (len(others) + 1) / 2
+        if self._getLeader() is None:
+            return False
+        last_heard = self._SyncObj__raftElectionDeadline - self.conf.raftMaxTimeout
+        return now - last_heard < within
 
     def _notify(self, revision: int) -> None:
         for listener in list(self._listeners):
             listener(revision)
+
+    @property
+    def applying_behind(self) -> int:
+        """How many committed entries this replica has not applied yet."""
+        return max(0, self.raftCommitIndex - self.raftLastApplied)
 
     def add_listener(self, listener: Callable[[int], None]) -> None:
         """Call `listener(revision)` on the tick thread after each applied entry."""

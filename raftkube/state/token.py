@@ -1,4 +1,4 @@
-"""The cluster's bearer token: authenticates API requests and is the Raft password."""
+"""The cluster's bearer token: authenticates API requests (never the Raft secret, see `secrets`)."""
 
 from pathlib import Path
 

@@ -20,6 +20,7 @@ from raftkube.pki import ensure_cluster_pki
 from raftkube.remote.inventory import load_inventory
 
 TOKEN = "integration-test-token"
+RAFT_SECRET = "integration-test-raft-secret"
 
 
 def free_port() -> int:
@@ -46,9 +47,10 @@ class MasterCluster:
             api, raft = self.ports[name]
             lines.append(f"{name} ansible_host=127.0.0.1 raftkube_api_port={api} raftkube_raft_port={raft}")
         path.write_text("\n".join(lines) + "\n")
-        token = Path(f"{path}.token")
-        token.write_text(self.token + "\n")
-        token.chmod(0o600)
+        for suffix, value in ((".token", self.token), (".raft-secret", RAFT_SECRET)):
+            secret = Path(f"{path}{suffix}")
+            secret.write_text(value + "\n")
+            secret.chmod(0o600)
         # The same CA and certificates `raftkube setup` makes: the masters serve https only.
         # Another inventory of this cluster shares its CA (a master started from it must be
         # trusted by clients of the first).
@@ -124,9 +126,12 @@ class MasterCluster:
         """The master that leads with a quorum and a committed barrier, once there is one."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for name in self.procs:
-                status = self.status(name)
-                if status and status["state"] == "leader" and status["hasQuorum"]:
+            statuses = {name: self.status(name) for name in self.procs}
+            if not all(statuses.values()):  # a master's API not up yet: tests talk to all of them
+                time.sleep(0.1)
+                continue
+            for name, status in statuses.items():
+                if status["state"] == "leader" and status["hasQuorum"]:
                     try:
                         code, _ = self.request(name, "GET", "/api/v1/namespaces", timeout=3)
                     except OSError:
@@ -150,6 +155,20 @@ def pod(name: str, namespace: str = "default", labels: dict | None = None) -> di
 @pytest.fixture
 def masters(tmp_path):
     cluster = MasterCluster(tmp_path, ["m1", "m2", "m3"])
+    for name in ["m1", "m2", "m3"]:
+        cluster.start(name)
+    try:
+        cluster.leader()
+        yield cluster
+    finally:
+        for name in list(cluster.procs):
+            cluster.kill(name)
+
+
+@pytest.fixture(scope="module")
+def module_masters(tmp_path_factory):
+    """Three masters shared by a module's tests that leave the cluster as they found it."""
+    cluster = MasterCluster(tmp_path_factory.mktemp("masters"), ["m1", "m2", "m3"])
     for name in ["m1", "m2", "m3"]:
         cluster.start(name)
     try:

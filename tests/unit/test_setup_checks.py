@@ -79,4 +79,4 @@ def test_master_config_names_a_missing_key_file(tmp_path):
     path.write_text("[masters]\nm1\n[nodes]\nn1 ansible_ssh_private_key_file=keys/gone\n")
     inv = load_inventory(path)
     with pytest.raises(UserError, match=f"cannot read ssh key file {tmp_path}/keys/gone to copy to the masters"):
-        master_config(inv, inv.host("m1"), "token", "digest")
+        master_config(inv, inv.host("m1"), "token", "raft-secret", "digest")

@@ -26,6 +26,10 @@ class StaleTerm(Exception):
         self.term, self.highest = term, highest
 
 
+class TermError(Exception):
+    """The term file cannot be read or written: no request can be checked, none is obeyed."""
+
+
 class TermStore:
     """The highest term this host has seen, kept in one file written atomically."""
 
@@ -35,7 +39,14 @@ class TermStore:
         self.admitted = 0  # the highest term this process has accepted a request with
 
     def admit(self, term: int) -> None:
-        """Accept `term` (recording it when it is new and higher) or raise StaleTerm."""
+        """Accept `term` (recording it when it is new and higher) or raise StaleTerm;
+        TermError when the file cannot be read or the new term cannot be recorded."""
+        try:
+            self._admit(term)
+        except OSError as exc:
+            raise TermError(f"cannot check the term: {self.path}: {exc.strerror or exc}") from None
+
+    def _admit(self, term: int) -> None:
         with self._lock, self._host_lock():
             # Re-read each time: two helpers (two connections, or an old leader's helper
             # still draining) may share the file, so the read-compare-write is under flock.
@@ -52,7 +63,10 @@ class TermStore:
         since this one last accepted a request: what this helper does on its own, its
         probes, must then stop, or a deposed leader's helper would go on killing containers."""
         with self._lock:
-            return self._read() > self.admitted
+            try:
+                return self._read() > self.admitted
+            except (TermError, OSError):  # no telling who leads now: act on nothing alone
+                return True
 
     @contextmanager
     def _host_lock(self) -> Iterator[None]:
@@ -63,14 +77,21 @@ class TermStore:
 
     def highest(self) -> int:
         with self._lock:
-            return self._read()
+            try:
+                return self._read()
+            except OSError as exc:
+                raise TermError(f"cannot read the term: {self.path}: {exc.strerror or exc}") from None
 
     def _read(self) -> int:
+        """The recorded term; 0 only when no term was ever recorded. Anything else that
+        cannot be read is an error: reading it as 0 would obey a deposed leader."""
         try:
             text = self.path.read_text().strip()
         except FileNotFoundError:
             return 0
-        return int(text) if text.isdigit() else 0
+        if not text.isdigit():
+            raise TermError(f"the term file {self.path} holds {text[:20]!r}, not a term")
+        return int(text)
 
     def _write(self, term: int) -> None:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")

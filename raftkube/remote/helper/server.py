@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 
 from raftkube.remote import protocol
 from raftkube.remote.helper.errors import OpError
-from raftkube.remote.helper.fencing import StaleTerm, TermStore
+from raftkube.remote.helper.fencing import StaleTerm, TermError, TermStore
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,12 @@ class Server:
         self.last_heard = time.monotonic()  # any line counts, the leader's empty keepalives too
 
     def serve(self, inp: BinaryIO) -> None:
-        hello = {"pid": os.getpid(), "python": sys.version.split()[0], "term": self.terms.highest()}
+        try:
+            term = self.terms.highest()
+        except TermError as exc:  # said to the leader; every request will say it again
+            log.error("%s", exc)
+            term = None
+        hello = {"pid": os.getpid(), "python": sys.version.split()[0], "term": term}
         self._send(protocol.Response(protocol.HELLO_ID, True, hello))
         for line in iter(inp.readline, b""):
             self.last_heard = time.monotonic()
@@ -56,10 +61,17 @@ class Server:
             if rid is not None:
                 self._send(protocol.Response(rid, False, error=f"bad request: {exc}", kind=protocol.BAD_REQUEST))
             return
+        if request.op == protocol.KEEPALIVE:
+            self._send(protocol.Response(request.id, True, None))
+            return
         try:
             self.terms.admit(request.term)
         except StaleTerm as exc:
             self._send(protocol.Response(request.id, False, error=str(exc), kind=protocol.STALE_TERM))
+            return
+        except TermError as exc:  # the request is refused, the helper keeps serving
+            log.error("%s", exc)
+            self._send(protocol.Response(request.id, False, error=str(exc), kind=protocol.FAILED))
             return
         self._pool.submit(self._run, request, received)
 
