@@ -44,9 +44,10 @@ def start_local_masters(root: Path) -> tuple[Path, list[subprocess.Popen]]:
     inventory.write_text("[masters]\n" + "".join(
         f"{n} ansible_host=127.0.0.1 raftkube_api_port={a} raftkube_raft_port={r}\n"
         for n, (a, r) in ports.items()))
-    token = Path(f"{inventory}.token")
-    token.write_text(TOKEN + "\n")
-    token.chmod(0o600)
+    for suffix, value in ((".token", TOKEN), (".raft-secret", TOKEN + "-raft")):  # the Raft secret is apart
+        secret = Path(f"{inventory}{suffix}")
+        secret.write_text(value + "\n")
+        secret.chmod(0o600)
     from raftkube.pki import ensure_cluster_pki
     from raftkube.remote.inventory import load_inventory
 
