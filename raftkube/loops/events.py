@@ -4,7 +4,7 @@
 FLUSH_PERIOD writes an Event for a new (object, reason, message) at once and then at
 most every MIN_WRITE_INTERVAL with the count and lastTimestamp, as Kubernetes'
 aggregation does. Events expire after `raftkube_event_ttl` (1 h) and the oldest go
-first beyond `raftkube_max_events`. A new leader picks up the counts from the stored
+first beyond `raftkube_max_events`. At most MAX_WRITES_PER_FLUSH are written per flush. A new leader picks up the counts from the stored
 Events, so repeats keep aggregating across failovers.
 """
 
@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 FLUSH_PERIOD = 0.5
 MIN_WRITE_INTERVAL = 3.0
 EXPIRE_PERIOD = 60.0
+MAX_WRITES_PER_FLUSH = 100
 COMPONENTS = {"Scheduled": "default-scheduler", "FailedScheduling": "default-scheduler",
               "SuccessfulCreate": "replication-controller", "SuccessfulDelete": "replication-controller",
               "NodeNotReady": "node-controller", "NodeReady": "node-controller"}
@@ -101,6 +102,7 @@ class EventRecorder(Controller):
                if force or self._entries[key].name is None or now - self._entries[key].written_at >= MIN_WRITE_INTERVAL]
         if not due:
             return
+        due = due[:MAX_WRITES_PER_FLUSH]  # the rest wait: events never make a write storm
         for key in due:
             self._dirty.discard(key)
         await asyncio.gather(*(self._write(key) for key in due))

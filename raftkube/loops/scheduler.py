@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 BATCH = 2000
 RETRY_UNSCHEDULABLE = 15.0
+RETRY_MIN_INTERVAL = 1.0
 
 
 def counts_on_node(pod: dict) -> str | None:
@@ -50,6 +51,8 @@ class Scheduler(Controller):
         self._node_list: list[placement.NodeInfo] | None = None
         self._next_start = 0
         self._wake = asyncio.Event()
+        self._retry_requested = False
+        self._last_retry = float("-inf")
 
     def setup(self) -> None:
         for node in self.cache.list("Node"):
@@ -110,25 +113,35 @@ class Scheduler(Controller):
         self._retry_unschedulable()
 
     def _retry_unschedulable(self) -> None:
+        """Something changed that may make room: retry the unschedulable pods soon (at
+        most every RETRY_MIN_INTERVAL, so a burst of node changes costs one retry)."""
         if self._unschedulable:
-            for key in self._unschedulable:
-                self._pending[key] = None
-            self._unschedulable.clear()
+            self._retry_requested = True
             self._wake.set()
+
+    def _move_unschedulable(self) -> None:
+        self._retry_requested = False
+        self._last_retry = asyncio.get_running_loop().time()
+        for key in self._unschedulable:
+            self._pending[key] = None
+        self._unschedulable.clear()
 
     # -- scheduling -------------------------------------------------------------------
 
     async def background(self) -> None:
-        retry_at = asyncio.get_running_loop().time() + RETRY_UNSCHEDULABLE
+        loop = asyncio.get_running_loop()
         while True:
+            timeout = RETRY_UNSCHEDULABLE
+            if self._retry_requested:
+                timeout = max(0.0, self._last_retry + RETRY_MIN_INTERVAL - loop.time())
             try:
-                await asyncio.wait_for(self._wake.wait(), RETRY_UNSCHEDULABLE)
+                await asyncio.wait_for(self._wake.wait(), timeout)
             except asyncio.TimeoutError:
                 pass
             self._wake.clear()
-            if asyncio.get_running_loop().time() >= retry_at:
-                retry_at = asyncio.get_running_loop().time() + RETRY_UNSCHEDULABLE
-                self._retry_unschedulable()
+            since = loop.time() - self._last_retry
+            if since >= RETRY_UNSCHEDULABLE or (self._retry_requested and since >= RETRY_MIN_INTERVAL):
+                self._move_unschedulable()
             while self._pending:
                 await self.schedule_batch()
 
@@ -201,11 +214,9 @@ class Scheduler(Controller):
             "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
             "lastTransitionTime": rfc3339()})
         status.setdefault("phase", "Pending")
-        if status == pod.get("status"):
-            return
         old = next((c for c in (pod.get("status") or {}).get("conditions") or () if c.get("type") == "PodScheduled"), None)
-        if old and old.get("status") == "False" and old.get("message") == message:
-            return
+        if old and old.get("status") == "False":
+            return  # written once; the FailedScheduling event carries each new reason
         result = await self.ctx.update({**pod, "status": status})
         if not result["ok"] and result.get("reason") != "NotFound":
             logger.debug("PodScheduled=False for %s not written: %s", pod["metadata"]["name"], result.get("message"))

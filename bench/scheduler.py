@@ -1,0 +1,133 @@
+"""Scheduler throughput: pods bound per second by the leader's scheduler, against the raw
+rate of pysyncobj replicated calls (bench/raft_writes.py's raw cluster) in the same run.
+
+    python bench/scheduler.py [--nodes 1000] [--pods 5000] [--clients 32]
+
+Three masters on loopback. 1,000 Node objects with no host behind them (annotated
+`raftkube.io/unmanaged`, so the kubelet and node lifecycle leave them alone) are made
+Ready but cordoned; 5,000 pods are created through the API and wait unschedulable.
+Then every node is uncordoned at once and the clock runs until a watch has seen every
+pod bound. The last line is `ratio=bound/raw`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from raft_writes import TOKEN, _until_writable, measure_raw, start_masters  # noqa: E402
+
+HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def node(name: str, unschedulable: bool) -> dict:
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "annotations": {"raftkube.io/unmanaged": "true",
+                                                       "raftkube.io/cluster-cidr": "10.0.0.0/8"}},
+            "spec": {"unschedulable": unschedulable},
+            "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                       "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                       "conditions": [{"type": "Ready", "status": "True"}]}}
+
+
+def pod(name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "bench"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox",
+                                     "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}}
+
+
+async def in_parallel(session, requests, clients: int) -> None:
+    queue = list(requests)
+    failures = []
+
+    async def worker() -> None:
+        while queue:
+            method, url, body, content_type = queue.pop()
+            async with session.request(method, url, data=json.dumps(body),
+                                       headers={"Content-Type": content_type}) as response:
+                await response.read()
+                if response.status >= 300:
+                    failures.append(response.status)
+
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    if failures:
+        raise SystemExit(f"{len(failures)} requests failed, e.g. HTTP {failures[0]}")
+
+
+async def measure_binds(endpoints: list[str], nodes: int, pods: int, clients: int) -> float:
+    api = endpoints[0]
+    async with aiohttp.ClientSession(headers=HEADERS, connector=aiohttp.TCPConnector(limit=clients + 4)) as session:
+        await _until_writable(session, endpoints)
+        json_type = "application/json"
+        await in_parallel(session, [("POST", f"{api}/api/v1/nodes", node(f"n{i:04d}", True), json_type)
+                                    for i in range(nodes)], clients)
+        started = time.monotonic()
+        await in_parallel(session, [("POST", f"{api}/api/v1/namespaces/default/pods", pod(f"p{i:05d}"), json_type)
+                                    for i in range(pods)], clients)
+        print(f"created {nodes} nodes (cordoned) and {pods} pods; pods in {time.monotonic() - started:.1f} s",
+              flush=True)
+        async with session.get(f"{api}/api/v1/namespaces/default/pods") as response:
+            listed = await response.json()
+        revision = listed["metadata"]["resourceVersion"]
+        pending = {p["metadata"]["name"] for p in listed["items"] if not p["spec"].get("nodeName")}
+        pending.discard("warmup0"), pending.discard("warmup1"), pending.discard("warmup2")
+        done = asyncio.Event()
+
+        async def watch() -> None:
+            async with session.get(f"{api}/api/v1/namespaces/default/pods",
+                                   params={"watch": "1", "resourceVersion": revision},
+                                   timeout=aiohttp.ClientTimeout(total=None)) as response:
+                async for line in response.content:
+                    event = json.loads(line)
+                    if event["object"]["spec"].get("nodeName"):
+                        pending.discard(event["object"]["metadata"]["name"])
+                        if not pending:
+                            done.set()
+                            return
+
+        watcher = asyncio.create_task(watch())
+        await asyncio.sleep(0.5)
+        start = time.monotonic()
+        patch = "application/merge-patch+json"
+        await in_parallel(session, [("PATCH", f"{api}/api/v1/nodes/n{i:04d}", {"spec": {"unschedulable": False}}, patch)
+                                    for i in range(nodes)], clients)
+        await asyncio.wait_for(done.wait(), 600)
+        elapsed = time.monotonic() - start
+        watcher.cancel()
+        return pods / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--nodes", type=int, default=1000)
+    parser.add_argument("--pods", type=int, default=5000)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--raw-seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="raftkube-bench-") as root:
+        procs, endpoints = start_masters(Path(root))
+        try:
+            bound = asyncio.run(measure_binds(endpoints, args.nodes, args.pods, args.clients))
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(15)
+    raw = max(measure_raw(args.raw_seconds, 256, batch) for batch in (True, False))
+    print(f"bound_per_s={bound:.0f} ({args.pods} pods over {args.nodes} nodes, 3 masters)")
+    print(f"raw_replicated_calls_per_s={raw:.0f} (3 pysyncobj nodes)")
+    print(f"ratio={bound / raw:.2f}")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
