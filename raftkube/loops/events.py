@@ -54,6 +54,15 @@ def _reference(obj: dict) -> dict:
     return ref
 
 
+def expired(events: list[dict], now: float, ttl: float, cap: int) -> list[dict]:
+    """The Events to delete: last seen more than `ttl` s before `now`, then the oldest
+    beyond `cap`."""
+    ordered = sorted(events, key=lambda e: parse_time(e.get("lastTimestamp")) or 0.0)
+    old = [e for e in ordered if (parse_time(e.get("lastTimestamp")) or 0.0) < now - ttl]
+    excess = len(ordered) - len(old) - cap
+    return old + (ordered[len(old):len(old) + excess] if excess > 0 else [])
+
+
 class EventRecorder(Controller):
     name = "events"
 
@@ -142,11 +151,8 @@ class EventRecorder(Controller):
 
     async def expire(self) -> None:
         """Delete Events older than the TTL, then the oldest beyond the cap."""
-        cutoff = time.time() - self.ctx.settings.event_ttl
-        events = sorted(self.cache.list("Event"), key=lambda e: e.get("lastTimestamp") or "")
-        old = [e for e in events if (parse_time(e.get("lastTimestamp")) or 0) < cutoff]
-        excess = len(events) - len(old) - self.ctx.settings.max_events
-        doomed = old + (events[len(old):len(old) + excess] if excess > 0 else [])
+        doomed = expired(self.cache.list("Event"), time.time(), self.ctx.settings.event_ttl,
+                         self.ctx.settings.max_events)
         await asyncio.gather(*(self.ctx.delete(event) for event in doomed), return_exceptions=True)
         stale = time.monotonic() - self.ctx.settings.event_ttl
         for key in [k for k, e in self._entries.items() if e.touched < stale and k not in self._dirty]:

@@ -177,3 +177,16 @@ def test_new_leader_takes_over_and_the_old_lease_fences(cluster):
     follower = next(name for name in cluster.procs if name != new)
     log = (cluster.root / f"{follower}.log").read_text()
     assert "starting the loops" not in log
+
+
+def test_deleted_node_gets_no_pods_and_its_pods_are_deleted(cluster):
+    leader = cluster.leader()
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "on-n2", "labels": {"app": "n2"}},
+           "spec": {"nodeName": "n2", "containers": [{"name": "c", "image": "busybox"}]}}
+    assert cluster.request(leader, "POST", f"{NS}/pods", pod)[0] == 201
+    assert cluster.request(leader, "DELETE", "/api/v1/nodes/n2")[0] == 200
+    wait_for(lambda: cluster.request(leader, "GET", f"{NS}/pods/on-n2")[0] == 404, what="pod of a deleted node removed")
+    assert cluster.request(leader, "POST", f"{NS}/replicationcontrollers", rc("rest", 3))[0] == 201
+    items = wait_for(lambda: (lambda items: items if len(items) == 3 and all(p["spec"].get("nodeName") for p in items)
+                              else None)(pods(cluster, leader, "rest")), what="3 pods bound")
+    assert {p["spec"]["nodeName"] for p in items} == {"n1"}

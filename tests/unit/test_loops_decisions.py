@@ -205,3 +205,19 @@ def test_kubelet_ensures_missing_changed_or_forgotten_pods_only():
     assert needs_ensure(pod, seen, None)  # not ensured by this leader yet
     moved = {**pod, "status": {"podIP": "10.0.0.3"}}
     assert needs_ensure(moved, seen, fingerprint(pod))
+
+
+# -- events ---------------------------------------------------------------------------
+
+def test_events_expire_after_the_ttl_and_the_oldest_go_beyond_the_cap():
+    from raftkube.loops.events import expired
+
+    def event(name, at):
+        return {"metadata": {"name": name}, "lastTimestamp": at}
+
+    events = [event("new", "2026-01-01T01:00:00Z"), event("old", "2026-01-01T00:00:00Z"),
+              event("mid", "2026-01-01T00:30:00Z")]
+    now = 1767229200.0  # 2026-01-01T01:00:00Z
+    assert [e["metadata"]["name"] for e in expired(events, now, 3000, 10)] == ["old"]
+    assert [e["metadata"]["name"] for e in expired(events, now, 3000, 1)] == ["old", "mid"]
+    assert expired(events, now, 7200, 10) == []
