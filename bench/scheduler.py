@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import ssl
 import sys
 import tempfile
 import time
@@ -67,9 +68,10 @@ async def in_parallel(session, requests, clients: int) -> None:
         raise SystemExit(f"{len(failures)} requests failed, e.g. HTTP {failures[0]}")
 
 
-async def measure_binds(endpoints: list[str], nodes: int, pods: int, clients: int) -> float:
+async def measure_binds(endpoints: list[str], nodes: int, pods: int, clients: int, ca_file: str) -> float:
     api = endpoints[0]
-    async with aiohttp.ClientSession(headers=HEADERS, connector=aiohttp.TCPConnector(limit=clients + 4)) as session:
+    connector = aiohttp.TCPConnector(limit=clients + 4, ssl=ssl.create_default_context(cafile=ca_file))
+    async with aiohttp.ClientSession(headers=HEADERS, connector=connector) as session:
         await _until_writable(session, endpoints)
         json_type = "application/json"
         await in_parallel(session, [("POST", f"{api}/api/v1/nodes", node(i, True), json_type)
@@ -121,7 +123,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="raftkube-bench-") as root:
         procs, endpoints = start_masters(Path(root))
         try:
-            bound = asyncio.run(measure_binds(endpoints, args.nodes, args.pods, args.clients))
+            bound = asyncio.run(measure_binds(endpoints, args.nodes, args.pods, args.clients,
+                                              f"{root}/inventory.ini.ca.crt"))
         finally:
             for proc in procs:
                 proc.terminate()

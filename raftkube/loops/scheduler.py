@@ -22,6 +22,8 @@ from raftkube.loops.podutil import set_condition
 logger = logging.getLogger(__name__)
 
 BATCH = 2000
+YIELD_EVERY = 100
+WRITE_CHUNK = 200
 RETRY_UNSCHEDULABLE = 15.0
 RETRY_MIN_INTERVAL = 1.0
 
@@ -157,12 +159,23 @@ class Scheduler(Controller):
             self._node_list = sorted(self._nodes.values(), key=lambda n: n.name)
         nodes = self._node_list
         binds, failures = [], []
-        for key in keys:
+        # Pods asking the same as one that fit nowhere in this batch fit nowhere either
+        # (binds only take room): one search per shape, as kube-scheduler's equivalence classes.
+        misfits: dict[tuple, placement.Placement] = {}
+        for count, key in enumerate(keys, 1):
+            if count % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # never hold the loop (the lease renewal runs on it)
+                self.ctx.check()
             pod = self.cache.get("Pod", *key)
             if pod is None or not wants_scheduling(pod):
                 continue
             request = placement.pod_request(pod)
-            result = placement.place(request, nodes, self._next_start)
+            shape = (request.cpu, request.memory, request.host_ports, request.node_selector)
+            result = misfits.get(shape)
+            if result is None:
+                result = placement.place(request, nodes, self._next_start)
+                if result.node is None:
+                    misfits[shape] = result
             if nodes:
                 self._next_start = (self._next_start + 1) % len(nodes)
             if result.node is None:
@@ -172,8 +185,11 @@ class Scheduler(Controller):
             self._count(pod["metadata"]["uid"], result.node, request)  # assumed until the bind lands
             binds.append(self._bind(pod, result.node))
         self.ctx.check()
-        if binds or failures:
-            await asyncio.gather(*binds, *(self._unschedulable_status(pod, result) for pod, result in failures))
+        # In chunks: all at once would be one huge Raft entry, whose apply holds up the
+        # tick thread (and heartbeats) on every master.
+        writes = binds + [self._unschedulable_status(pod, result) for pod, result in failures]
+        for start in range(0, len(writes), WRITE_CHUNK):
+            await asyncio.gather(*writes[start:start + WRITE_CHUNK])
 
     async def _bind(self, pod: dict, node: str) -> None:
         status = set_condition(pod.get("status") or {}, {
