@@ -181,6 +181,11 @@ class Cache:
         """
         (self._any_handlers if kind is None else self._handlers[kind]).append(handler)
 
+    def clear_handlers(self) -> None:
+        """Forget every handler (the controllers of a term that ended)."""
+        self._handlers.clear()
+        self._any_handlers.clear()
+
     # -- reading ----------------------------------------------------------------------
 
     def get(self, kind: str, namespace: str, name: str) -> dict | None:

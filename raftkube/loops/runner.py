@@ -2,12 +2,12 @@
 
 `Loops.run()` lives as long as the master process. Whenever this master is the Raft
 leader it commits a lease for its term; once one commits (and the previous holder's
-lease is surely over) it builds a fresh `LoopContext` - a new cache loaded from the
-replicated state, new controllers - and starts them. It renews the lease every
+lease is surely over) it builds a fresh `LoopContext` and new controllers over the
+process's cache of the replicated state, and starts them. It renews the lease every
 `lease.RENEW_EVERY` s and stops every controller at once when the lease cannot be
-renewed in time or the term changes. Nothing survives a term but the host connections
-(their calls carry the new term): a new leader rebuilds everything from the state and
-from what the hosts report.
+renewed in time or the term changes. Nothing survives a term but the cache (a view of this replica's applied
+state, whoever leads) and the host connections (their calls carry the new term): a new
+leader rebuilds everything else from the state and from what the hosts report.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ class Loops:
         self._executor: ThreadPoolExecutor | None = None
         self.context: LoopContext | None = None
         self._lease: lease_timing.Lease | None = None
+        self._cache: Cache | None = None
         self._last_lease = None
         self._last_lease_applied = float("-inf")
         self.node_access = NodeAccess(self)
@@ -67,6 +68,8 @@ class Loops:
     async def run(self) -> None:
         """Until cancelled: lead when elected, stand by otherwise."""
         self._store.add_listener(self._on_applied)
+        self._cache = Cache(self._store, asyncio.get_running_loop())
+        self._cache.start()
         committer = Committer(self._store, attempt_timeout=0.5, deadline=lease_timing.LEASE_TIMEOUT)
         try:
             while True:
@@ -76,6 +79,7 @@ class Loops:
                 await self._lead(committer)
         finally:
             self._store.remove_listener(self._on_applied)
+            self._cache.close()
             await self._close_hosts()
 
     async def _renew(self, committer: Committer, lease: lease_timing.Lease) -> bool:
@@ -116,7 +120,7 @@ class Loops:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(renewer, *tasks, return_exceptions=True)
-            context["cache"].close()
+            context["cache"].clear_handlers()
             self.context = None
 
     async def _keep_renewing(self, committer: Committer, lease: lease_timing.Lease) -> None:
@@ -135,8 +139,8 @@ class Loops:
         loop = asyncio.get_running_loop()
         if self._node_hosts and self._pool is None:
             self._pool, self._executor = await loop.run_in_executor(None, self._open_hosts)
-        cache = Cache(self._store, loop)
-        cache.start()
+        cache = self._cache
+        cache.pump()  # everything applied so far, before the controllers look
         ctx = LoopContext(holder=self._holder, term=term, cache=cache, committer=Committer(self._store),
                           fenced=lambda: not self.holds_lease(), settings=self._settings,
                           hosts=self._pool, node_hosts=dict(self._node_hosts), executor=self._executor)
