@@ -17,12 +17,15 @@ inside an event loop (pyroute2's sync API refuses one).
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
 import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -31,6 +34,7 @@ from raftkube.netproxy import netlink, nft
 from raftkube.remote.helper.errors import BadRequest, OpError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BRIDGE = "rk0"
 KUBE_DNS_IP = "10.96.0.10"  # state.allocation's, which hosts do not carry; the leader sends it
@@ -125,13 +129,16 @@ class NodeNetwork:
             # With br_netfilter loaded, a pod reaching itself through its service VIP is
             # sent back out the port it came in on, which a bridge refuses without this.
             ipr.brport("set", index=index, mode=1)
-        with IPRoute(netns=netns) as pod:
-            pod.link("set", index=pod.link_lookup(ifname="lo")[0], state="up")
-            eth0 = pod.link_lookup(ifname="eth0")[0]
-            pod.addr("replace", index=eth0, address=address, prefixlen=32)
-            pod.link("set", index=eth0, state="up")
-            pod.route("replace", dst=f"{gateway.ip}/32", oif=eth0, scope=253)
-            pod.route("replace", dst="0.0.0.0/0", gateway=str(gateway.ip), oif=eth0)
+        def configure() -> None:
+            with IPRoute() as pod:
+                pod.link("set", index=pod.link_lookup(ifname="lo")[0], state="up")
+                eth0 = pod.link_lookup(ifname="eth0")[0]
+                pod.addr("replace", index=eth0, address=address, prefixlen=32)
+                pod.link("set", index=eth0, state="up")
+                pod.route("replace", dst=f"{gateway.ip}/32", oif=eth0, scope=253)
+                pod.route("replace", dst="0.0.0.0/0", gateway=str(gateway.ip), oif=eth0)
+
+        in_netns(netns, configure)
         return {"uid": uid, "ip": address, "created": True}
 
     def remove_pod(self, uid: str) -> bool:
@@ -199,16 +206,61 @@ def _ensure_bridge(ipr: IPRoute, gateway: ipaddress.IPv4Interface) -> int:
 
 
 def _pod_side_ready(netns: str, address: str) -> bool:
-    try:
-        with IPRoute(netns=netns) as pod:
+    def check() -> bool:
+        with IPRoute() as pod:
             eth0 = pod.link_lookup(ifname="eth0")
             if not eth0:
                 return False
             ips = {a.get_attr("IFA_ADDRESS") for a in pod.get_addr(index=eth0[0], family=2)}
             routes = [r for r in pod.route("dump", family=2, table=254) if r["dst_len"] == 0]
             return address in ips and bool(routes)
+
+    try:
+        return in_netns(netns, check)
     except (OSError, NetlinkError):
         return False
+
+
+def in_netns(path: str, work: Callable[[], T]) -> T:
+    """`work()` run by a new thread that has entered the network namespace at `path`.
+
+    setns moves only the calling thread, and the thread ends there, so the helper's
+    other threads never leave the host's namespace. pyroute2's own `IPRoute(netns=)`
+    forks a child to make its socket, which can deadlock a threaded process (a lock
+    held by another thread at the fork) and is slow on a busy host.
+    """
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                _setns(fd)
+            finally:
+                os.close(fd)
+            outcome["value"] = work()
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="netns", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+# os.setns is Python >= 3.12; hosts' pythons may be older.
+_LIBC_SETNS = None if hasattr(os, "setns") else ctypes.CDLL(None, use_errno=True).setns
+_CLONE_NEWNET = 0x40000000
+
+
+def _setns(fd: int) -> None:
+    if _LIBC_SETNS is None:
+        os.setns(fd, _CLONE_NEWNET)
+    elif _LIBC_SETNS(fd, _CLONE_NEWNET) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"setns: {os.strerror(errno)}")
 
 
 def _delete_link(ipr: IPRoute, name: str) -> bool:
