@@ -241,6 +241,42 @@ class ApiClient:
             return _Stream(connection, response)
         raise MastersUnreachable(f"no master answered {method} {path} ({'; '.join(problems)})")
 
+    def open_websocket(self, path: str, params, protocols: list[str], connect_timeout: float = 5.0):
+        """A `client.websocket.WebSocket` to the first master that accepts the upgrade
+        (`params` may be a list of pairs, for repeated keys such as exec's `command`)."""
+        from raftkube.client import websocket
+
+        target = _with_query(path, params)
+        problems = []
+        for attempt in range(len(self.endpoints)):
+            index = (self._preferred + attempt) % len(self.endpoints)
+            endpoint = self.endpoints[index]
+            connection = self._connect(endpoint, connect_timeout)
+            sock = None
+            try:
+                connection.connect()
+                sock, connection.sock = connection.sock, None
+                opened = websocket.open_on(sock, target, f"{connection.host}:{connection.port}",
+                                           self._headers(), protocols)
+            except websocket.HandshakeRefused as refused:
+                sock.close()
+                answer = _decode(refused.body)
+                if refused.status in RETRY_STATUSES:
+                    problems.append(f"{endpoint}: {answer.get('message') or refused}")
+                    continue
+                raise _status_error(refused.status, answer) from None
+            except (*CONNECTION_ERRORS, websocket.WebSocketError) as exc:
+                _refuse_untrusted(endpoint, exc)
+                connection.close()
+                if sock is not None:
+                    sock.close()
+                problems.append(f"{endpoint}: {_describe(exc)}")
+                continue
+            self._preferred = index
+            sock.settimeout(None)
+            return opened
+        raise MastersUnreachable(f"no master answered {path} ({'; '.join(problems)})")
+
     # -- connections ----------------------------------------------------------------
 
     def _headers(self) -> dict:
