@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "label": ("raftkube.client.commands:label", "Set (k=v) or remove (k-) labels of an object."),
     "annotate": ("raftkube.client.commands:annotate", "Set (k=v) or remove (k-) annotations of an object."),
     "scale": ("raftkube.client.commands:scale", "Set the desired replica count of a replication controller."),
+    "rolling-update": ("raftkube.client.rolling_commands:rolling_update",
+                       "Replace a replication controller's pods one at a time (resumable)."),
     "logs": ("raftkube.client.pod_commands:logs", "Print a container's output (-f follows)."),
     "exec": ("raftkube.client.pod_commands:exec_", "Run a command in a pod's container; exits with its code."),
     "cordon": ("raftkube.client.node_commands:cordon", "Mark a node unschedulable."),
