@@ -76,7 +76,7 @@ def talker(kubeconfig, tmp_path_factory):
     while "2/2" not in kubectl(kubeconfig, "get", "pod", "talker").stdout:
         assert time.monotonic() < deadline, kubectl(kubeconfig, "describe", "pod", "talker").stdout
         time.sleep(1)
-    time.sleep(2)  # a few lines of output
+    time.sleep(3)  # a few lines of output
     return "talker"
 
 
@@ -104,6 +104,11 @@ def test_logs_container_tail_and_follow(kubeconfig, talker):
     assert len(tail) == 2 and all(line.startswith("line ") for line in tail)
     assert kubectl(kubeconfig, "logs", talker, "-c", "side").stdout == "side says hi\nside two\n"
     assert kubectl(kubeconfig, "logs", talker, "-c", "side", "--tail=1").stdout == "side two\n"
+    everything = kubectl(kubeconfig, "logs", talker).stdout.splitlines()
+    recent = kubectl(kubeconfig, "logs", talker, "--since=1s").stdout.splitlines()
+    assert 0 < len(recent) < len(everything) and recent[-1].startswith("line ")
+    previous = kubectl(kubeconfig, "logs", talker, "-c", "side", "--previous", check=False)
+    assert previous.returncode == 1 and 'previous terminated container "side"' in previous.stderr
     stamped = kubectl(kubeconfig, "logs", talker, "-c", "side", "--timestamps").stdout.splitlines()
     assert stamped[0].endswith(" side says hi") and stamped[0][:4].isdigit()
     env = env_for(kubeconfig)
