@@ -31,7 +31,7 @@ CONTENT_TYPES = (MERGE, STRATEGIC, JSON_PATCH, APPLY)
 MERGE_KEYS = {
     "containers": "name", "initContainers": "name", "ephemeralContainers": "name", "volumes": "name",
     "env": "name", "volumeMounts": "mountPath", "volumeDevices": "devicePath", "imagePullSecrets": "name",
-    "hostAliases": "ip", "conditions": "type", "addresses": "type", "ownerReferences": "uid",
+    "hostAliases": "ip", "conditions": "type", "ownerReferences": "uid",
     "containerStatuses": None, "initContainerStatuses": None, "resourceClaims": "name",
     "topologySpreadConstraints": "topologyKey", "readinessGates": None, "ingress": None,
 }
@@ -71,8 +71,12 @@ def strategic_merge_patch(original: dict, patch: dict) -> dict:
 
 def _merge_key(path: tuple[str, ...]) -> str | None:
     field = path[-1]
-    if field == "ports":
-        return "containerPort" if len(path) >= 2 and path[-2] in CONTAINER_LISTS else "port"
+    if field == "ports":  # a container's by containerPort, a Service's by port; Endpoints' are atomic
+        if len(path) >= 2 and path[-2] in CONTAINER_LISTS:
+            return "containerPort"
+        return "port" if path == ("spec", "ports") else None
+    if field == "addresses":  # a Node's by type; an Endpoints subset's are atomic
+        return "type" if path == ("status", "addresses") else None
     return MERGE_KEYS.get(field)
 
 

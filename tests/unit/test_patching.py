@@ -115,3 +115,12 @@ def test_apply_patch_dispatch():
     assert apply_patch({"a": [1]}, STRATEGIC, {"b": 1}) == {"a": [1], "b": 1}
     assert containers(apply_patch(RC, APPLY, {"spec": {"template": {"spec": {"containers": [
         {"name": "web", "image": "v3"}]}}}}))[0]["env"]
+
+
+def test_endpoints_subsets_are_atomic_but_node_addresses_merge_by_type():
+    endpoints = {"subsets": [{"addresses": [{"ip": "10.0.0.1"}], "ports": [{"port": 80}]}]}
+    patched = strategic_merge_patch(endpoints, {"subsets": [{"addresses": [{"ip": "10.0.0.2"}], "ports": [{"port": 80}]}]})
+    assert patched == {"subsets": [{"addresses": [{"ip": "10.0.0.2"}], "ports": [{"port": 80}]}]}
+    node = {"status": {"addresses": [{"type": "InternalIP", "address": "a"}, {"type": "Hostname", "address": "n"}]}}
+    patched = strategic_merge_patch(node, {"status": {"addresses": [{"type": "InternalIP", "address": "b"}]}})
+    assert patched["status"]["addresses"] == [{"type": "InternalIP", "address": "b"}, {"type": "Hostname", "address": "n"}]
