@@ -128,8 +128,14 @@ spec:
 
 def test_apply_created_configured_unchanged_and_removals(cluster, tmp_path):
     manifest = tmp_path / "rc.yaml"
-    manifest.write_text(RC.format(name="applied"))
+    side = '\n      - {name: side, image: busybox, command: ["sleep", "3600"]}'
+    manifest.write_text(RC.format(name="applied") + side)
     assert kubectl(cluster, "apply", "-f", str(manifest)).stdout.strip() == "replicationcontroller/applied created"
+    assert kubectl(cluster, "apply", "-f", str(manifest)).stdout.strip() == "replicationcontroller/applied unchanged"
+    manifest.write_text(RC.format(name="applied"))
+    assert kubectl(cluster, "apply", "-f", str(manifest)).stdout.strip() == "replicationcontroller/applied configured"
+    names = kubectl(cluster, "get", "rc", "applied", "-o", "jsonpath={.spec.template.spec.containers[*].name}")
+    assert names.stdout == "web"
     assert kubectl(cluster, "apply", "-f", str(manifest)).stdout.strip() == "replicationcontroller/applied unchanged"
     manifest.write_text("\n".join(line for line in RC.format(name="applied").splitlines()
                                   if "name: B" not in line and "8080" not in line))
