@@ -192,6 +192,17 @@ def test_describe_shows_only_that_objects_events(cluster, tmp_path):
         assert cluster.request("m1", "POST", "/api/v1/namespaces/default/events", event)[0] == 201
     text = kubectl(cluster, "describe", "rc", "described").stdout
     assert "Name:         described" in text and "Reasondescribed" in text and "Reasonother" not in text
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "described-pod"},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    code, created = cluster.request("m1", "POST", "/api/v1/namespaces/default/pods", pod)
+    assert code == 201
+    for name, uid in (("described-pod", created["metadata"]["uid"]), ("other-pod", "another")):
+        event = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": f"{name}.2", "namespace": "default"},
+                 "involvedObject": {"kind": "Pod", "name": name, "namespace": "default", "uid": uid},
+                 "reason": f"Pod{name}", "message": f"about {name}", "type": "Warning"}
+        assert cluster.request("m1", "POST", "/api/v1/namespaces/default/events", event)[0] == 201
+    text = kubectl(cluster, "describe", "pod", "described-pod").stdout
+    assert "Name:         described-pod" in text and "Poddescribed-pod" in text and "Podother-pod" not in text
 
 
 def test_get_pods_watch_prints_header_once_and_a_row_per_change(cluster):
