@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 RENEW_EVERY = 0.3
-LEASE_TIMEOUT = 2.5
+LEASE_TIMEOUT = 2.0
 
 
 @dataclass

@@ -183,13 +183,15 @@ class Scheduler(Controller):
                 failures.append((pod, result))
                 continue
             self._count(pod["metadata"]["uid"], result.node, request)  # assumed until the bind lands
-            binds.append(self._bind(pod, result.node))
+            binds.append((pod, result.node))
         self.ctx.check()
         # In chunks: all at once would be one huge Raft entry, whose apply holds up the
         # tick thread (and heartbeats) on every master.
-        writes = binds + [self._unschedulable_status(pod, result) for pod, result in failures]
+        writes = [(self._bind, pod, node) for pod, node in binds]
+        writes += [(self._unschedulable_status, pod, result) for pod, result in failures]
         for start in range(0, len(writes), WRITE_CHUNK):
-            await asyncio.gather(*writes[start:start + WRITE_CHUNK])
+            self.ctx.check()
+            await asyncio.gather(*(write(pod, arg) for write, pod, arg in writes[start:start + WRITE_CHUNK]))
 
     async def _bind(self, pod: dict, node: str) -> None:
         status = set_condition(pod.get("status") or {}, {
