@@ -28,9 +28,11 @@ def _remove_orphaned_test_labs() -> None:
             Lab(owner.parent.name).down(quiet=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def make_lab():
-    """Build labs on demand (unique names, so parallel runs never collide); all removed at the end."""
+    """Build labs on demand (unique names, so parallel runs never collide), removed when the
+    module's tests are done: a lab left up runs its masters' loops and every node's helper
+    and dockerd, and a whole suite's worth of them at once starves the machine."""
     from raftkube.lab import Lab
 
     _remove_orphaned_test_labs()
