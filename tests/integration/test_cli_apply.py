@@ -1,7 +1,15 @@
 """Three-way `apply`, `diff` and `apply --prune` against three real masters."""
 
 import json
+import os
+import shutil
+import subprocess
+import tempfile
 
+import pytest
+
+from raftkube.client.kubeconfig import write_kubeconfig
+from raftkube.remote.inventory import load_inventory
 from test_masters_cli import raftkube
 
 RC_PATH = "/api/v1/namespaces/default/replicationcontrollers"
@@ -102,3 +110,37 @@ def test_prune_deletes_what_the_files_no_longer_have(masters, tmp_path):
     assert masters.request("m1", "GET", "/api/v1/namespaces/default/services/by-hand")[0] == 200
     refused = raftkube(masters, "apply", "-f", str(app), "--prune")
     assert refused.returncode == 1 and "--prune needs -l" in refused.stderr
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kubectl_and_raftkube_take_turns_applying(masters, tmp_path):
+    """The last-applied annotation is kubectl's, byte for byte: each tool removes what the
+    other applied before and the file no longer has, and neither sees a change after the other."""
+    kubeconfig, _ = write_kubeconfig(load_inventory(masters.inventory), masters.token)
+
+    def kubectl(*args):
+        with tempfile.TemporaryDirectory(prefix="kubectl-home-") as home:
+            env = {"PATH": os.environ["PATH"], "HOME": home, "KUBECONFIG": str(kubeconfig)}
+            done = subprocess.run(["kubectl", *args], capture_output=True, text=True, env=env, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    manifest = tmp_path / "svc.yaml"
+    manifest.write_text(SVC.replace("labels: {app: web}", "labels: {app: web, tier: front}"))
+    assert kubectl("apply", "-f", str(manifest)).strip() == "service/web created"
+    by_kubectl = masters.request("m1", "GET", "/api/v1/namespaces/default/services/web")[1]
+    manifest.write_text(SVC)
+    assert raftkube(masters, "apply", "-f", str(manifest)).stdout.strip() == "service/web configured"
+    live = masters.request("m1", "GET", "/api/v1/namespaces/default/services/web")[1]
+    assert live["metadata"]["labels"] == {"app": "web"}
+    manifest.write_text(SVC.replace("labels: {app: web}", "labels: {app: web, tier: front}"))
+    annotation = "kubectl.kubernetes.io/last-applied-configuration"
+    assert raftkube(masters, "apply", "-f", str(manifest)).stdout.strip() == "service/web configured"
+    assert masters.request("m1", "GET", "/api/v1/namespaces/default/services/web")[1]["metadata"]["annotations"][
+        annotation] == by_kubectl["metadata"]["annotations"][annotation]
+    assert kubectl("apply", "-f", str(manifest)).strip() == "service/web unchanged"
+    manifest.write_text(SVC)
+    assert kubectl("apply", "-f", str(manifest)).strip() == "service/web configured"
+    assert masters.request("m1", "GET", "/api/v1/namespaces/default/services/web")[1]["metadata"]["labels"] == \
+        {"app": "web"}
+    assert raftkube(masters, "apply", "-f", str(manifest)).stdout.strip() == "service/web unchanged"
