@@ -238,9 +238,19 @@ def _start_masters(inventory: Inventory, masters: list[_Prepared], token: str, r
                    wheelhouse: Wheelhouse, prepared: dict[str, _Prepared], progress: Progress,
                    failures: dict[str, str]) -> None:
     """One master at a time, waiting for a leader after each restart: an upgrade keeps quorum."""
+    try:
+        allowed = raft_firewall.master_addresses(inventory)
+    except UserError as exc:
+        for p in masters:
+            failures[p.host.name] = str(exc)
+            progress.failed(p.host.name, str(exc))
+        return
+    for m in inventory.masters:
+        if m.name in prepared:
+            allowed += raft_firewall.host_addresses(prepared[m.name].conn)
     for i, p in enumerate(masters):
         try:
-            raft_firewall.install(p.conn, p.host, inventory)
+            raft_firewall.install(p.conn, p.host, allowed)
             config = master_config(inventory, p.host, token, raft_secret, wheelhouse.digest)
             message, restarted = ensure_master(p.conn, p.host, p.facts, config)
         except UserError as exc:

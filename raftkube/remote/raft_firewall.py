@@ -16,7 +16,7 @@ import fabric
 
 from raftkube.errors import UserError
 from raftkube.remote.inventory import Host, Inventory
-from raftkube.remote.ssh import RemoteCommandFailed, feed
+from raftkube.remote.ssh import RemoteCommandFailed, feed, run
 
 TABLE = "raftkube_raft"
 
@@ -65,8 +65,25 @@ def master_addresses(inventory: Inventory) -> list[str]:
     return addresses
 
 
-def install(conn: fabric.Connection, host: Host, inventory: Inventory) -> None:
-    script = ruleset(host.raft_port, master_addresses(inventory))
+def host_addresses(conn: fabric.Connection) -> list[str]:
+    """Every address a master has (`hostname -I`): a host with several interfaces may
+    reach the other masters from one that is not its inventory address."""
+    try:
+        words = run(conn, ["hostname", "-I"], check=False, timeout=10).stdout.split()
+    except RemoteCommandFailed:
+        return []
+    addresses = []
+    for word in words:
+        try:
+            addresses.append(str(ipaddress.ip_address(word)))
+        except ValueError:
+            continue
+    return addresses
+
+
+def install(conn: fabric.Connection, host: Host, allowed: list[str]) -> None:
+    """Replace the host's Raft port table: `allowed` (IP literals) and loopback only."""
+    script = ruleset(host.raft_port, allowed)
     try:
         feed(conn, ["nft", "-f", "-"], [script.encode()], timeout=30)
     except RemoteCommandFailed as exc:
