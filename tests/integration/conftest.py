@@ -20,6 +20,9 @@ from raftkube.pki import ensure_cluster_pki
 from raftkube.remote.inventory import load_inventory
 
 TOKEN = "integration-test-token"
+# Three fresh master processes import aiohttp, pysyncobj and the loops before they elect:
+# on a loaded 2-core machine that alone took over 20 s.
+STARTUP_TIMEOUT = 60.0
 RAFT_SECRET = "integration-test-raft-secret"
 
 
@@ -158,7 +161,7 @@ def masters(tmp_path):
     for name in ["m1", "m2", "m3"]:
         cluster.start(name)
     try:
-        cluster.leader()
+        cluster.leader(timeout=STARTUP_TIMEOUT)
         yield cluster
     finally:
         for name in list(cluster.procs):
@@ -172,7 +175,7 @@ def module_masters(tmp_path_factory):
     for name in ["m1", "m2", "m3"]:
         cluster.start(name)
     try:
-        cluster.leader()
+        cluster.leader(timeout=STARTUP_TIMEOUT)
         yield cluster
     finally:
         for name in list(cluster.procs):
