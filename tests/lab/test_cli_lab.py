@@ -10,7 +10,9 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import pty
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -190,11 +192,48 @@ def test_exec_exit_code_and_stdin(lab, talker):
     assert raftkube(lab, "exec", talker, "-c", "side", "--", "true").returncode == 0
     piped = raftkube(lab, "exec", "-i", talker, "--", "sh", "-c", "tr a-z A-Z; echo done", stdin="hello\nworld\n")
     assert piped.returncode == 0 and piped.stdout == "HELLO\nWORLD\ndone\n"
+    ok(lab, "apply", "-f", "-", stdin="apiVersion: v1\nkind: Pod\nmetadata: {name: nowhere}\nspec:\n"
+       "  nodeSelector: {disk: none}\n  containers: [{name: c, image: busybox}]\n")
     for args, fragment in [(("exec", "nope", "--", "true"), 'pods "nope" not found'),
+                           (("logs", "nowhere"), "not scheduled"),
+                           (("exec", "nowhere", "--", "true"), "not scheduled"),
                            (("exec", talker, "-c", "nope", "--", "true"), "container nope"),
                            (("logs", "nope"), 'pods "nope" not found')]:
         failed = raftkube(lab, *args)
         assert failed.returncode == 1 and failed.stderr.count("\n") == 1 and fragment in failed.stderr, failed.stderr
+    ok(lab, "delete", "pod", "nowhere")
+
+
+def test_exec_with_a_terminal(lab, talker):
+    env = {**os.environ, "RAFTKUBE_INVENTORY": str(lab.inventory_path)}
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvpe(sys.executable, [sys.executable, "-m", "raftkube", "exec", "-it", talker, "--", "sh"], env)
+    output = b""
+
+    def read_until(marker: bytes, seconds: float = 30) -> None:
+        nonlocal output
+        deadline = time.monotonic() + seconds
+        while marker not in output and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.2)[0]:
+                try:
+                    output += os.read(fd, 4096)
+                except OSError:
+                    return
+
+    try:
+        read_until(b"# ")
+        os.write(fd, b"tty; echo $((6*7))\r")
+        read_until(b"42")
+        os.write(fd, b"exit 5\r")
+        _, status = os.waitpid(pid, 0)
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)
+        raise
+    finally:
+        os.close(fd)
+    assert b"/dev/pts/" in output and b"42" in output, output
+    assert os.waitstatus_to_exitcode(status) == 5
 
 
 # -- rolling update ---------------------------------------------------------------------
