@@ -50,12 +50,16 @@ class Plan:
 
 def _read(source: str, recursive: bool, namespace: str | None) -> list[dict]:
     """The manifests, placed in their namespaces and validated all before any is sent."""
+    where = "<stdin>" if source == "-" else source
     manifests = load_manifests(source, recursive=recursive)
     if not manifests:
-        raise UserError(f"{'<stdin>' if source == '-' else source}: no objects to apply")
+        raise UserError(f"{where}: no objects to apply")
     for manifest in manifests:
-        place_manifest(manifest, namespace)
-        validate(copy.deepcopy(manifest))
+        try:
+            place_manifest(manifest, namespace)
+            validate(copy.deepcopy(manifest))
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from None
     return manifests
 
 
