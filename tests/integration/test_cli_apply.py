@@ -8,11 +8,31 @@ import tempfile
 
 import pytest
 
+from conftest import MasterCluster
 from raftkube.client.kubeconfig import write_kubeconfig
 from raftkube.remote.inventory import load_inventory
 from test_masters_cli import raftkube
 
 RC_PATH = "/api/v1/namespaces/default/replicationcontrollers"
+
+
+@pytest.fixture(scope="module")
+def masters(tmp_path_factory):
+    """One cluster for the module (each test removes what it made)."""
+    cluster = MasterCluster(tmp_path_factory.mktemp("apply"), ["m1", "m2", "m3"])
+    for name in ["m1", "m2", "m3"]:
+        cluster.start(name)
+    try:
+        cluster.leader()
+        yield cluster
+    finally:
+        for name in list(cluster.procs):
+            cluster.kill(name)
+
+
+def remove(masters, *paths):
+    for path in paths:
+        assert masters.request(masters.leader(), "DELETE", path)[0] in (200, 202, 404)
 
 RC = """\
 apiVersion: v1
@@ -75,6 +95,7 @@ def test_apply_removes_what_the_file_dropped_and_keeps_what_the_cluster_owns(mas
     manifest.write_text(RC.replace("spec:\n  template", "spec:\n  replicas: 2\n  template"))
     assert raftkube(masters, "apply", "-f", str(manifest)).returncode == 0
     assert masters.request("m1", "GET", f"{RC_PATH}/web")[1]["spec"]["replicas"] == 2
+    remove(masters, f"{RC_PATH}/web")
 
 
 def test_dry_run_and_a_new_object_in_diff(masters, tmp_path):
@@ -88,6 +109,7 @@ def test_dry_run_and_a_new_object_in_diff(masters, tmp_path):
     assert raftkube(masters, "apply", "-f", str(manifest)).returncode == 0
     dry = raftkube(masters, "apply", "-f", str(manifest), "--dry-run")
     assert dry.stdout.strip() == "service/web unchanged (dry run)"
+    remove(masters, "/api/v1/namespaces/default/services/web")
 
 
 def test_prune_deletes_what_the_files_no_longer_have(masters, tmp_path):
@@ -110,6 +132,7 @@ def test_prune_deletes_what_the_files_no_longer_have(masters, tmp_path):
     assert masters.request("m1", "GET", "/api/v1/namespaces/default/services/by-hand")[0] == 200
     refused = raftkube(masters, "apply", "-f", str(app), "--prune")
     assert refused.returncode == 1 and "--prune needs -l" in refused.stderr
+    remove(masters, f"{RC_PATH}/web", "/api/v1/namespaces/default/services/by-hand")
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")

@@ -71,8 +71,9 @@ def state(masters) -> dict:
     """Every object as a user wrote it, by kind: what a mistake could change. Status (and
     the version it bumps) is left out: the controllers write it on their own schedule."""
     listed = {}
+    leader = masters.leader()
     for kind in KINDS:
-        code, body = masters.request(masters.leader(), "GET", f"/api/v1/{kind}")
+        code, body = masters.request(leader, "GET", f"/api/v1/{kind}")
         assert code == 200, body
         listed[kind] = sorted(json.dumps([o["metadata"].get("namespace", ""), o["metadata"]["name"],
                                           o["metadata"]["uid"], o["metadata"].get("labels"),
