@@ -49,8 +49,4 @@ def find_masters(option: str | None = None) -> Masters:
 
 def endpoint(master: Host) -> str:
     """The API's URL on a master (https only)."""
-    return f"https://{_url_host(master.address)}:{master.api_port}"
-
-
-def _url_host(address: str) -> str:
-    return f"[{address}]" if ":" in address else address
+    return f"https://{master.api_netloc}"

@@ -37,14 +37,13 @@ def render_kubeconfig(inventory: Inventory, token: str) -> str:
     except FileNotFoundError:
         raise UserError(f"cluster CA {inventory.ca_cert_path} not found: run `raftkube setup`") from None
     first = inventory.masters[0]
-    address = f"[{first.address}]" if ":" in first.address else first.address
     name = cluster_name(inventory)
     user = f"{name}-admin"
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": name, "cluster": {
-            "server": f"https://{address}:{first.api_port}",
+            "server": f"https://{first.api_netloc}",
             "certificate-authority-data": base64.b64encode(ca).decode(),
         }}],
         "users": [{"name": user, "user": {"token": token}}],

@@ -173,13 +173,13 @@ class Loops:
     # -- for the API --------------------------------------------------------------------
 
     def leader_api(self) -> str | None:
-        """`https://HOST:PORT` of the master that leads now, from the inventory, if known."""
+        """`HOST:PORT` (IPv6 bracketed) of the master that leads now, from the inventory, if known."""
         leader = self._store.raft_status().get("leader")
         if not leader or self._inventory is None:
             return None
         for master in self._inventory.masters:
             if f"{master.address}:{master.raft_port}" == leader:
-                return f"{master.address}:{master.api_port}"
+                return master.api_netloc
         return None
 
 

@@ -48,6 +48,12 @@ class Host:
     docker_host: str = DEFAULT_DOCKER_HOST
 
     @property
+    def api_netloc(self) -> str:
+        """`HOST:PORT` of this master's API for a URL (an IPv6 address bracketed)."""
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.api_port}"
+
+    @property
     def is_master(self) -> bool:
         return "masters" in self.groups
 
