@@ -416,6 +416,8 @@ class ApiServer:
         if not manager:
             raise ApiError("BadRequest", "fieldManager is required for apply requests")
         applied = await self._body(request)
+        if not isinstance(applied.get("metadata", {}), dict):
+            raise ApiError("Invalid", "metadata: required mapping")
         entry = {"manager": manager, "operation": "Apply", "apiVersion": resource.info.api_version,
                  "time": _now(), "fieldsType": "FieldsV1", "fieldsV1": {}}
         key = (resource.info.kind, resource.store_namespace, resource.name)

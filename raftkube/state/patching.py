@@ -276,7 +276,10 @@ def _remove(document, pointer: list[str]):
 def apply_patch(current: dict, content_type: str, body: Any) -> dict:
     """The patched object for one of `CONTENT_TYPES` (`APPLY` merges strategically)."""
     if content_type == JSON_PATCH:
-        return json_patch(current, body)
+        patched = json_patch(current, body)
+        if not isinstance(patched, dict):
+            raise PatchError("the JSON patch must leave an object, not a " + type(patched).__name__)
+        return patched
     if not isinstance(body, dict):
         raise PatchError("the patch must be a JSON object")
     if content_type == MERGE:

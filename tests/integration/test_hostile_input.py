@@ -102,3 +102,19 @@ def test_the_raft_secret_is_not_an_api_token(cluster):
     assert code == 401, answer
     code, status, _ = _send(cluster, "GET", "/raftkube/v1/cluster")
     assert code == 200 and RAFT_SECRET not in json.dumps(status)
+
+
+@pytest.mark.parametrize("path_suffix, content_type, body", [
+    ("", "application/json-patch+json", [{"op": "replace", "path": "", "value": 5}]),
+    ("", "application/json-patch+json", [{"op": "add", "path": "", "value": ["a"]}]),
+    ("/status", "application/json-patch+json", [{"op": "add", "path": "", "value": "x"}]),
+    ("", "application/apply-patch+yaml", {"apiVersion": "v1", "kind": "Pod", "metadata": "oops"}),
+])
+def test_a_patch_that_leaves_no_object_is_a_4xx(cluster, path_suffix, content_type, body):
+    leader = cluster.leader()
+    cluster.request(leader, "POST", "/api/v1/namespaces/default/pods", pod("patched"))
+    query = "?fieldManager=t" if "apply" in content_type else ""
+    code, answer, _ = _send(cluster, "PATCH", f"/api/v1/namespaces/default/pods/patched{path_suffix}{query}",
+                            json.dumps(body).encode(), content_type)
+    assert 400 <= code < 500 and answer.get("kind") == "Status", (code, answer)
+    assert answer["message"] and "Traceback" not in answer["message"]
