@@ -38,6 +38,20 @@ namespace_option = click.option("-n", "--namespace", default=None, callback=_che
                                 help="Namespace (default: default).")
 
 
+def parse_duration(text: str) -> float:
+    """`90`, `90s`, `5m`, `1h`, `1m30s` (Go's durations as kubectl takes them) -> seconds."""
+    import re
+
+    text = text.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise UserError(f"invalid duration {text!r}: use e.g. 30s, 5m, 1h")
+    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
 def object_path(info: KindInfo, namespace: str | None, name: str | None = None) -> str:
     """The API path of a collection or an object; namespace None lists across namespaces."""
     prefix = "/api/v1" if info.api_version == "v1" else f"/apis/{info.api_version}"

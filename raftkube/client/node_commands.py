@@ -13,7 +13,7 @@ import click
 
 from raftkube.client import draining
 from raftkube.client.api import ApiClient, ApiError
-from raftkube.client.commands import inventory_option, object_path
+from raftkube.client.commands import inventory_option, object_path, parse_duration
 from raftkube.client.discovery import find_masters
 from raftkube.errors import UserError
 from raftkube.state.kinds import kind_info
@@ -52,20 +52,6 @@ def uncordon(node: str, inventory: str | None) -> None:
     click.echo(f"node/{node} {'uncordoned' if changed else 'already uncordoned'}")
 
 
-def _duration(text: str) -> float:
-    """`90`, `90s`, `5m`, `1h`, `1m30s` (Go's durations as kubectl takes them) -> seconds."""
-    import re
-
-    text = text.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise UserError(f"invalid duration {text!r}: use e.g. 30s, 5m, 1h")
-    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    return sum(float(n) * scale[u] for n, u in parts)
-
-
 @click.command()
 @click.argument("node")
 @click.option("--force", is_flag=True, help="Also delete pods no controller would replace.")
@@ -80,7 +66,7 @@ def drain(node: str, force: bool, grace_period: int, timeout_text: str, inventor
     Pods of a replication controller are recreated on other nodes; pods that declare
     no controller are refused unless --force (they would be lost).
     """
-    timeout = _duration(timeout_text)
+    timeout = parse_duration(timeout_text)
     with find_masters(inventory).client() as client:
         if _set_unschedulable(client, node, True):
             click.echo(f"node/{node} cordoned")

@@ -17,9 +17,8 @@ import click
 
 from raftkube.client import rolling
 from raftkube.client.api import ApiClient, ApiError
-from raftkube.client.commands import inventory_option, namespace_option, object_path
+from raftkube.client.commands import inventory_option, namespace_option, object_path, parse_duration
 from raftkube.client.discovery import find_masters
-from raftkube.client.node_commands import _duration
 from raftkube.errors import UserError
 from raftkube.state.kinds import DEFAULT_NAMESPACE, kind_info
 
@@ -189,7 +188,7 @@ def rolling_update(old: str, new_image: str | None, image: str | None, source: s
     modes = [m for m, on in (("an image", image), ("-f FILE", source), ("--rollback", rollback)) if on]
     if len(modes) != 1:
         raise UserError("say what to do: NEW-IMAGE, --image IMAGE, -f NEW.yaml, or --rollback")
-    period, timeout = _duration(update_period), _duration(timeout_text)
+    period, timeout = parse_duration(update_period), parse_duration(timeout_text)
     ns = namespace or DEFAULT_NAMESPACE
     new_manifest = _read_new(source, ns) if source else None
     with find_masters(inventory).client() as client:

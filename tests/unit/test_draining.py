@@ -64,3 +64,16 @@ def test_nodes_wide_shows_requested_of_allocatable():
         "        <unknown>   <unknown>        <unknown>           750m/2 (37%)     256Mi/1Gi (25%)\n"
         "node2   Unknown,SchedulingDisabled   <none>   60m   <none>           <none>         <none>"
         "        <unknown>   <unknown>        <unknown>           0/<none>         0/<none>")
+
+
+def test_durations_as_kubectl_takes_them():
+    import pytest
+
+    from raftkube.client.commands import parse_duration
+    from raftkube.errors import UserError
+
+    assert [parse_duration(t) for t in ("90", "1.5", "30s", "5m", "1h", "1m30s", "500ms")] == \
+        [90, 1.5, 30, 300, 3600, 90, 0.5]
+    for bad in ("soon", "5 m", "1d", "", "m5"):
+        with pytest.raises(UserError, match="invalid duration"):
+            parse_duration(bad)
