@@ -648,13 +648,19 @@ class ApiServer:
         else:
             content_type, patch = _patch_type(request), await self._document(request)
             wanted = {}
-        pinned = (wanted.get("metadata") or {}).get("resourceVersion")
+        meta = wanted.get("metadata") or {}
+        if not isinstance(meta, dict):
+            raise ApiError("Invalid", "Scale: metadata: required mapping")
+        pinned = meta.get("resourceVersion")
 
         def build(current: dict) -> dict:
             scale = wanted if request.method == "PUT" else \
                 patching.apply_patch(_scale_of(current), content_type, patch)
+            spec = scale.get("spec") or {}
+            if not isinstance(spec, dict):
+                raise ApiError("Invalid", f"Scale: spec must be a mapping, got {spec!r}")
             # Go clients omit a zero (`omitempty`): no replicas means 0.
-            replicas = (scale.get("spec") or {}).get("replicas", 0)
+            replicas = spec.get("replicas", 0)
             if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
                 raise ApiError("Invalid", f"Scale: spec.replicas must be a whole number >= 0, got {replicas!r}")
             return {**current, "spec": {**current["spec"], "replicas": replicas}}

@@ -118,3 +118,20 @@ def test_a_patch_that_leaves_no_object_is_a_4xx(cluster, path_suffix, content_ty
                             json.dumps(body).encode(), content_type)
     assert 400 <= code < 500 and answer.get("kind") == "Status", (code, answer)
     assert answer["message"] and "Traceback" not in answer["message"]
+
+
+@pytest.mark.parametrize("method, content_type, body", [
+    ("PUT", "application/json", {"metadata": "oops", "spec": {"replicas": 2}}),
+    ("PUT", "application/json", {"spec": "two"}),
+    ("PATCH", "application/merge-patch+json", {"spec": 2}),
+])
+def test_a_malformed_scale_is_a_4xx(cluster, method, content_type, body):
+    leader = cluster.leader()
+    rc = {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "scaled"},
+          "spec": {"replicas": 0, "selector": {"app": "scaled"}, "template": {
+              "metadata": {"labels": {"app": "scaled"}},
+              "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
+    cluster.request(leader, "POST", "/api/v1/namespaces/default/replicationcontrollers", rc)
+    code, answer, _ = _send(cluster, method, "/api/v1/namespaces/default/replicationcontrollers/scaled/scale",
+                            json.dumps(body).encode(), content_type)
+    assert 400 <= code < 500 and answer.get("kind") == "Status", (code, answer)
