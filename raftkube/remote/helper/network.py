@@ -17,7 +17,6 @@ inside an event loop (pyroute2's sync API refuses one).
 
 from __future__ import annotations
 
-import ctypes
 import ipaddress
 import json
 import logging
@@ -32,6 +31,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from raftkube.netproxy import netlink, nft
 from raftkube.remote.helper.errors import BadRequest, OpError
+from raftkube.remote.helper.netns import setns_net
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -235,7 +235,7 @@ def in_netns(path: str, work: Callable[[], T]) -> T:
         try:
             fd = os.open(path, os.O_RDONLY)
             try:
-                _setns(fd)
+                setns_net(fd)
             finally:
                 os.close(fd)
             outcome["value"] = work()
@@ -248,19 +248,6 @@ def in_netns(path: str, work: Callable[[], T]) -> T:
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
-
-
-# os.setns is Python >= 3.12; hosts' pythons may be older.
-_LIBC_SETNS = None if hasattr(os, "setns") else ctypes.CDLL(None, use_errno=True).setns
-_CLONE_NEWNET = 0x40000000
-
-
-def _setns(fd: int) -> None:
-    if _LIBC_SETNS is None:
-        os.setns(fd, _CLONE_NEWNET)
-    elif _LIBC_SETNS(fd, _CLONE_NEWNET) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"setns: {os.strerror(errno)}")
 
 
 def _delete_link(ipr: IPRoute, name: str) -> bool:

@@ -23,7 +23,6 @@ sees it exited and restarts it per restartPolicy. A helper whose leader was supe
 
 from __future__ import annotations
 
-import ctypes
 import heapq
 import http.client
 import itertools
@@ -46,11 +45,11 @@ import requests.exceptions
 
 from raftkube.remote.helper.dockertime import unix_time
 from raftkube.remote.helper.events import EventRing
+from raftkube.remote.helper.netns import setns_net
 from raftkube.remote.helper.probes import KILL, LIVENESS, TITLES, ContainerProbes, ProbeSpec, container_probes
 
 log = logging.getLogger(__name__)
 
-CLONE_NEWNET = 0x40000000
 OUTPUT_LIMIT = 1024  # bytes of a probe's output kept for its event message
 EXEC_OVERHEAD = 1.0  # seconds allowed on top of an exec probe's timeout for starting it
 
@@ -376,7 +375,7 @@ class Prober:
         except OSError as exc:
             raise _ProbeError(f"the pod's network namespace is gone: {exc}") from None
         try:
-            _setns(target)
+            setns_net(target)
             try:
                 return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             finally:
@@ -388,7 +387,7 @@ class Prober:
 
     def _back_home(self) -> None:
         try:
-            _setns(self._own_netns)
+            setns_net(self._own_netns)
         except OSError:
             # A pool thread left in a pod's namespace would probe and talk from there for ever.
             log.critical("cannot return to the host's network namespace: exiting", exc_info=True)
@@ -416,19 +415,6 @@ class _Connection(http.client.HTTPConnection):
             self.sock = context.wrap_socket(self._made, server_hostname=self.host)
         else:
             self.sock = self._made
-
-
-# os.setns is Python >= 3.12; hosts' pythons may be older.
-_LIBC_SETNS: Callable[..., int] | None = None if hasattr(os, "setns") else ctypes.CDLL(None, use_errno=True).setns
-
-
-def _setns(fd: int) -> None:
-    """Move this thread (only) into the network namespace `fd`."""
-    if _LIBC_SETNS is None:
-        os.setns(fd, CLONE_NEWNET)
-    elif _LIBC_SETNS(fd, CLONE_NEWNET) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"setns: {os.strerror(errno)}")
 
 
 def _demultiplex(data: bytes) -> bytes:
