@@ -416,7 +416,7 @@ class ApiServer:
         if not manager:
             raise ApiError("BadRequest", "fieldManager is required for apply requests")
         applied = await self._body(request)
-        if not isinstance(applied.get("metadata", {}), dict):
+        if not isinstance(applied.get("metadata") or {}, dict):
             raise ApiError("Invalid", "metadata: required mapping")
         entry = {"manager": manager, "operation": "Apply", "apiVersion": resource.info.api_version,
                  "time": _now(), "fieldsType": "FieldsV1", "fieldsV1": {}}
