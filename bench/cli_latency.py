@@ -42,7 +42,8 @@ def start_local_masters(root: Path) -> tuple[Path, list[subprocess.Popen]]:
     ports = {name: (free_port(), free_port()) for name in names}
     inventory = root / "inventory.ini"
     inventory.write_text("[masters]\n" + "".join(
-        f"{n} ansible_host=127.0.0.1 raftkube_api_port={a} raftkube_raft_port={r}\n"
+        f"{n} ansible_host=127.0.0.1 raftkube_api_port={a} raftkube_raft_port={r} "
+        "raftkube_dns_port=0 raftkube_dns_upstream=none\n"  # DNS on a free port, never the machine's 53
         for n, (a, r) in ports.items()))
     for suffix, value in ((".token", TOKEN), (".raft-secret", TOKEN + "-raft")):  # the Raft secret is apart
         secret = Path(f"{inventory}{suffix}")

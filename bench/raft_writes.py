@@ -112,7 +112,8 @@ def start_masters(root: Path) -> tuple[list[subprocess.Popen], list[str]]:
     ports = [(free_port(), free_port()) for _ in range(3)]
     inventory = root / "inventory.ini"
     inventory.write_text("[masters]\n" + "".join(
-        f"m{n} ansible_host=127.0.0.1 raftkube_api_port={api} raftkube_raft_port={raft}\n"
+        f"m{n} ansible_host=127.0.0.1 raftkube_api_port={api} raftkube_raft_port={raft} "
+        "raftkube_dns_port=0 raftkube_dns_upstream=none\n"  # DNS on a free port, never the machine's 53
         for n, (api, raft) in enumerate(ports, 1)))
     for suffix, value in ((".token", TOKEN), (".raft-secret", TOKEN + "-raft")):
         secret = Path(f"{inventory}{suffix}")

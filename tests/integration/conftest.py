@@ -38,6 +38,7 @@ class MasterCluster:
     def __init__(self, root: Path, names: list[str]):
         self.root = root
         self.ports = {name: (free_port(), free_port()) for name in names}
+        self.dns_ports: dict[str, int] = {}  # cluster DNS: each master its own, never the machine's 53
         self.procs: dict[str, subprocess.Popen] = {}
         self.token = TOKEN
         self.inventory = self.write_inventory(root / "inventory.ini", names)
@@ -48,7 +49,9 @@ class MasterCluster:
         lines = ["[masters]"]
         for name in names:
             api, raft = self.ports[name]
-            lines.append(f"{name} ansible_host=127.0.0.1 raftkube_api_port={api} raftkube_raft_port={raft}")
+            dns = self.dns_ports.setdefault(name, free_port())
+            lines.append(f"{name} ansible_host=127.0.0.1 raftkube_api_port={api} raftkube_raft_port={raft} "
+                         f"raftkube_dns_port={dns} raftkube_dns_upstream=none")
         path.write_text("\n".join(lines) + "\n")
         for suffix, value in ((".token", self.token), (".raft-secret", RAFT_SECRET)):
             secret = Path(f"{path}{suffix}")
