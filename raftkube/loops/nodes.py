@@ -7,7 +7,8 @@ so their controllers replace them elsewhere; the node's kubelet removes their
 containers once it answers again. Pods bound to a node that has no Node object are
 deleted too. Nodes annotated `raftkube.io/unmanaged: "true"` (objects with no host,
 as the scheduler bench makes) are left alone. A new leader counts silence from its own
-start, so a failover never evicts by itself.
+start, so a failover never evicts by itself; and while 55% or more of the nodes are
+silent at once, nothing is evicted (Kubernetes' disruption rule: see `pause_evictions`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 UNMANAGED_ANNOTATION = "raftkube.io/unmanaged"
 PERIOD = 0.5
+UNHEALTHY_THRESHOLD = 0.55  # kube-controller-manager's --unhealthy-zone-threshold
 
 
 def is_unmanaged(node: dict) -> bool:
@@ -41,6 +43,18 @@ def node_verdict(silent: float | None, grace: float, eviction: float) -> str:
     return "evict"
 
 
+def pause_evictions(verdicts: list[str]) -> bool:
+    """Kubernetes' disruption rule: when most nodes fall silent at once, the fault is more
+    likely the leader's own view (a new leader still connecting under load, a partition on
+    its side) than every node dying together, and evicting would move every pod onto the
+    few nodes left. kube-controller-manager stops evicting in a small cluster once
+    UNHEALTHY_THRESHOLD of a zone's nodes are not ready; so do we, in any cluster."""
+    if not verdicts:
+        return False
+    unhealthy = sum(verdict in ("unknown", "evict") for verdict in verdicts)
+    return unhealthy / len(verdicts) >= UNHEALTHY_THRESHOLD
+
+
 def ready_condition(verdict: str, now: str) -> dict:
     if verdict == "ready":
         return {"type": "Ready", "status": "True", "reason": "KubeletReady",
@@ -53,6 +67,7 @@ class NodeLifecycle(Controller):
     name = "node-lifecycle"
 
     def setup(self) -> None:
+        self._paused = False
         self._wake = asyncio.Event()
         self.cache.on("Node", lambda event, old, new: self._wake.set())
 
@@ -70,6 +85,7 @@ class NodeLifecycle(Controller):
         now = time.monotonic()
         steps = []
         names = set()
+        verdicts = []
         for node in self.cache.list("Node"):
             name = node["metadata"]["name"]
             names.add(name)
@@ -80,8 +96,17 @@ class NodeLifecycle(Controller):
                 heard = self.ctx.started  # silent since this leader started
             verdict = node_verdict(None if heard is None else now - heard, settings.node_grace,
                                    settings.pod_eviction_timeout)
+            verdicts.append((node, verdict))
+        paused = pause_evictions([verdict for _, verdict in verdicts])
+        if paused != self._paused:
+            self._paused = paused
+            if paused:
+                logger.warning("most nodes are silent: evictions paused until more than half answer")
+        for node, verdict in verdicts:
             if verdict == "unheard":
                 continue
+            if paused and verdict == "evict":
+                verdict = "unknown"
             steps.append(self._node_step(node, verdict))
         for name in self.cache.nodes_with_pods():
             if name not in names:
