@@ -10,9 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import pty
 import re
-import select
 import shutil
 import signal
 import subprocess
@@ -23,6 +21,7 @@ import time
 import pytest
 
 from raftkube.client.discovery import find_masters
+from terminal import Terminal
 
 pytestmark = pytest.mark.lab
 
@@ -206,34 +205,14 @@ def test_exec_exit_code_and_stdin(lab, talker):
 
 def test_exec_with_a_terminal(lab, talker):
     env = {**os.environ, "RAFTKUBE_INVENTORY": str(lab.inventory_path)}
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execvpe(sys.executable, [sys.executable, "-m", "raftkube", "exec", "-it", talker, "--", "sh"], env)
-    output = b""
-
-    def read_until(marker: bytes, seconds: float = 30) -> None:
-        nonlocal output
-        deadline = time.monotonic() + seconds
-        while marker not in output and time.monotonic() < deadline:
-            if select.select([fd], [], [], 0.2)[0]:
-                try:
-                    output += os.read(fd, 4096)
-                except OSError:
-                    return
-
-    try:
-        read_until(b"# ")
-        os.write(fd, b"tty; echo $((6*7))\r")
-        read_until(b"42")
-        os.write(fd, b"exit 5\r")
-        _, status = os.waitpid(pid, 0)
-    except BaseException:
-        os.kill(pid, signal.SIGKILL)
-        raise
-    finally:
-        os.close(fd)
-    assert b"/dev/pts/" in output and b"42" in output, output
-    assert os.waitstatus_to_exitcode(status) == 5
+    with Terminal([sys.executable, "-m", "raftkube", "exec", "-it", talker, "--", "sh"], env) as term:
+        term.read_until(b"# ", 30)
+        term.type(b"tty; echo $((6*7))\r")
+        term.read_until(b"42", 30)
+        term.type(b"exit 5\r")
+        code = term.wait()
+    assert b"/dev/pts/" in term.output and b"42" in term.output, term.output
+    assert code == 5
 
 
 # -- rolling update ---------------------------------------------------------------------

@@ -8,10 +8,7 @@ through the leader (forwarded over https).
 from __future__ import annotations
 
 import os
-import pty
-import select
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -19,6 +16,7 @@ import time
 import pytest
 
 from raftkube.client.discovery import find_masters
+from terminal import Terminal
 
 pytestmark = [pytest.mark.lab,
               pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")]
@@ -136,36 +134,18 @@ def test_exec_exit_code_and_stdin(kubeconfig, talker):
 
 def test_exec_interactive_under_a_terminal(kubeconfig, talker):
     env = env_for(kubeconfig)
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execvpe("kubectl", ["kubectl", "exec", "-it", talker, "-c", "main", "--", "sh"], env)
-    output = b""
-
-    def read_until(marker: bytes, seconds: float = 20) -> None:
-        nonlocal output
-        deadline = time.monotonic() + seconds
-        while marker not in output and time.monotonic() < deadline:
-            if select.select([fd], [], [], 0.2)[0]:
-                try:
-                    output += os.read(fd, 4096)
-                except OSError:
-                    return
-
     try:
-        read_until(b"# ")
-        os.write(fd, b"tty; echo $((6*7))\r")
-        read_until(b"42")
-        os.write(fd, b"exit 5\r")
-        read_until(b"exit code 5")
-        _, status = os.waitpid(pid, 0)
-    except BaseException:
-        os.kill(pid, signal.SIGKILL)
-        raise
+        with Terminal(["kubectl", "exec", "-it", talker, "-c", "main", "--", "sh"], env) as term:
+            term.read_until(b"# ", 20)
+            term.type(b"tty; echo $((6*7))\r")
+            term.read_until(b"42", 20)
+            term.type(b"exit 5\r")
+            term.read_until(b"exit code 5", 20)
+            code = term.wait()
     finally:
-        os.close(fd)
         shutil.rmtree(env["HOME"], ignore_errors=True)
-    assert b"/dev/pts/" in output and b"42" in output, output
-    assert os.waitstatus_to_exitcode(status) == 5
+    assert b"/dev/pts/" in term.output and b"42" in term.output, term.output
+    assert code == 5
 
 
 def test_logs_and_exec_through_a_follower(kubeconfig, talker, follower_server):
