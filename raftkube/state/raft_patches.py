@@ -26,6 +26,18 @@ Disk:
   with posix_fallocate first, so a full disk is an OSError (ENOSPC), logged by the tick
   thread, and an entry is added to the in-memory journal only once it is written.
 
+Log replication:
+- On a successful ack, the leader set the follower's next index to the ack's, even when
+  it had already sent further: under load every ack rewound it, so each entry went out
+  again (pickled, compressed, encrypted) and again. `keep_next_index` keeps the larger.
+- A follower given entries it already holds deleted everything after the message's
+  previous index and re-added the message's entries, even entries it had applied
+  ("truncating already-applied log entries"): until the leader's next message its log
+  was shorter than what it had acknowledged, so a leader lost then could take committed
+  entries with it (hashicorp/raft#113 is the same bug). Raft truncates only on a
+  conflict; `skip_held_entries` turns such a message into a heartbeat at the end of the
+  follower's log when every entry it carries is already there.
+
 Time:
 - While there is no leader, submitted commands wait in pysyncobj's queue with no expiry
   and may commit much later. `StampingQueue` makes the leader put its own wall-clock time
@@ -232,6 +244,37 @@ pysyncobj.serializer.atomicReplace = durable_replace
 MetaStorer.storeMeta = _store_meta
 ResizableFile.write = _resizable_write
 FileJournal.add = _journal_add
+
+
+# -- log replication ----------------------------------------------------------------------
+
+def skip_held_entries(message: dict, log) -> dict:
+    """An append_entries message, rewritten when the follower already holds all it carries.
+
+    `log` is pysyncobj's journal of (command, index, term). Only when the log ends with
+    entries of the message's own term, past the message's last entry: those came from
+    this very leader, so (Raft's log matching) the log agrees with the leader's up to its
+    end, and acknowledging it all is true. Anything else is left to pysyncobj as is.
+    """
+    entries = message.get("entries")
+    if not entries or "transmission" in message or "prevLogIdx" not in message or not len(log):
+        return message
+    term = message.get("term")
+    last = log[-1]
+    if last[2] != term or last[1] <= entries[-1][1]:
+        return message
+    first = log[0][1]
+    for index, entry_term in [(message["prevLogIdx"], message.get("prevLogTerm"))] + [(e[1], e[2]) for e in entries]:
+        position = index - first
+        if position < 0 or log[position][1] != index or log[position][2] != entry_term:
+            return message
+    return {**message, "entries": [], "prevLogIdx": last[1], "prevLogTerm": last[2]}
+
+
+def keep_next_index(next_index: dict, node, before) -> None:
+    """After a successful ack: the follower's next index never moves back below `before`."""
+    if before is not None and next_index.get(node, before) < before:
+        next_index[node] = before
 
 
 # -- time ---------------------------------------------------------------------------------

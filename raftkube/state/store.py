@@ -40,11 +40,8 @@ def raft_conf(password: str, data_dir: Path | None, **overrides) -> SyncObjConf:
         raftMaxTimeout=1.4,
         appendEntriesPeriod=0.05,
         # Send each entry at once (~2 ms per commit instead of up to a period): the
-        # committer already groups concurrent commands into one entry. Trap: under load a
-        # stale ack rewinds the leader's nextIndex and pysyncobj's follower then drops and
-        # re-adds entries it already applied (logged "truncating already-applied log
-        # entries"); the entries are the same, but the follower's log is briefly short
-        # (hashicorp/raft#113 fixed the same pattern). It happens in both send modes.
+        # committer already groups concurrent commands into one entry. (Store closes
+        # pysyncobj's re-send trap under load: see raft_patches, "Log replication".)
         appendEntriesUseBatch=False,
         autoTickPeriod=0.01,
         connectionRetryTime=0.5,
@@ -159,6 +156,20 @@ class Store(SyncObj):
                 self._SyncObj__deleteEntriesFrom(self.raftCommitIndex + 1)
         except Exception:  # never break pysyncobj's state change
             logger.exception("could not drop the uncommitted log tail")
+
+    def _SyncObj__onMessageReceived(self, node, message):
+        """pysyncobj's handler of every peer message, with its append-entries traps closed
+        (raft_patches, "Log replication"). Runs on the tick thread."""
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "append_entries" and not self._isLeader():
+            message = raft_patches.skip_held_entries(message, self._SyncObj__raftLog)
+        elif kind == "next_node_idx" and message.get("success") and not message.get("reset"):
+            next_index = self._SyncObj__raftNextIndex
+            before = next_index.get(node)
+            super()._SyncObj__onMessageReceived(node, message)
+            raft_patches.keep_next_index(next_index, node, before)
+            return
+        super()._SyncObj__onMessageReceived(node, message)
 
     def _applyCommand(self, command, callback, commandType=None):
         """pysyncobj's entry point for every command, local or forwarded by a follower.
