@@ -1,6 +1,8 @@
 """The pysyncobj store for real (loopback Raft, files on disk): snapshots, journal, timeouts."""
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 
@@ -159,3 +161,54 @@ def test_a_watch_ends_when_its_client_goes_away(tmp_path):
     finally:
         store.destroy()
     assert watching > idle and after == idle
+
+
+FOLLOWER = """
+import signal, sys
+from pathlib import Path
+from raftkube.state.store import Store, raft_conf
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+Store(sys.argv[1], sys.argv[3:], raft_conf("secret", Path(sys.argv[2])))
+signal.sigwait({signal.SIGTERM})
+"""
+
+
+def test_followers_under_a_burst_never_truncate_applied_entries(tmp_path, caplog):
+    """Many commands in flight: pysyncobj's leader rewound a follower's next index on
+    every ack and re-sent, and its follower cut entries it had applied to re-add them
+    ("truncating already-applied log entries"). Two replicas are processes of their own
+    (in one process the GIL serializes them and the race never shows)."""
+    addresses = [f"127.0.0.1:{free_port()}" for _ in range(3)]
+    others = [subprocess.Popen([sys.executable, "-c", FOLLOWER, address, str(tmp_path / f"s{n}"), *addresses],
+                               stderr=subprocess.PIPE, text=True)
+              for n, address in enumerate(addresses[1:], 1)]
+    store = Store(addresses[0], addresses, raft_conf("secret", tmp_path / "s0"))
+    caplog.set_level("CRITICAL", logger="pysyncobj")
+    try:
+        deadline = time.monotonic() + 15
+        while not (store._getLeader() and store.isReady()):
+            assert time.monotonic() < deadline, "no leader"
+            time.sleep(0.05)
+        commit(store, [create("default", 0)])
+        slots = threading.Semaphore(200)
+        done = threading.Event()
+        left = [8000]
+
+        def finished(results, failure):
+            slots.release()
+            left[0] -= 1
+            if not left[0]:
+                done.set()
+
+        for n in range(8000):  # submitted here, forwarded to the leader wherever it is
+            slots.acquire()
+            store.submit([create(f"burst{n}", n + 1)], finished)
+        assert done.wait(60), "burst never committed"
+        time.sleep(1)  # the last acks and commit index reach everyone
+    finally:
+        for proc in others:
+            proc.terminate()
+        said = "".join(proc.communicate(timeout=15)[1] for proc in others)
+        store.destroy()
+    said += "".join(r.getMessage() for r in caplog.records)
+    assert "truncating already-applied" not in said, said[-2000:]
