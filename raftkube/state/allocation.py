@@ -15,7 +15,7 @@ wins), and failures are `AllocationError` values the command turns into a 422.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 CLUSTER_CIDR = "10.244.0.0/16"
 SERVICE_CIDR = "10.96.0.0/12"
@@ -44,18 +44,25 @@ class AllocationError(Exception):
 
 
 def complete(lister: Lister, getter: Callable[[str, str, str], dict | None],
-             kind: str, current: dict | None, obj: dict) -> dict:
+             kind: str, current: dict | None, obj: dict, pod_ips: Collection[str] | None = None) -> dict:
     """`obj` (about to be stored over `current`, None on create) with its addresses.
 
-    `lister(kind)` lists every stored object of a kind, `getter(kind, ns, name)` finds one.
-    Returns `obj` itself when nothing changes, else a new dict (stored objects are
-    never mutated).
+    `lister(kind)` lists every stored object of a kind, `getter(kind, ns, name)` finds one;
+    `pod_ips` are the pod IPs held now when the caller keeps them at hand (else they are
+    read from the pods: a bind would then scan every pod). Returns `obj` itself when
+    nothing changes, else a new dict (stored objects are never mutated).
     """
-    allocate = {"Pod": _pod_of, "Service": _service, "Node": _node}.get(kind)
+    if kind == "Pod":
+        return _guarded(kind, _pod_of, lister, getter, current, obj, pod_ips)
+    allocate = {"Service": _service, "Node": _node}.get(kind)
     if allocate is None:
         return obj
+    return _guarded(kind, allocate, lister, getter, current, obj)
+
+
+def _guarded(kind: str, allocate, *args) -> dict:
     try:
-        return allocate(lister, getter, current, obj)
+        return allocate(*args)
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
         # Objects arrive validated; one that is not must be refused, never wedge Raft.
         raise AllocationError(f"{kind} has malformed address fields ({exc.__class__.__name__}: {exc})",
@@ -102,9 +109,18 @@ def node_cidr(cluster_cidr: str, taken: Iterable[ipaddress.IPv4Network]) -> ipad
         raise AllocationError(f'cluster CIDR "{cluster_cidr}" is not an IPv4 network') from None
     if cluster.prefixlen > NODE_PREFIX:
         raise AllocationError(f"cluster CIDR {cluster} is smaller than one /{NODE_PREFIX} per node")
+    # Node ranges are /24s or smaller: those count by the /24 they sit in, so each
+    # candidate is one set lookup (a scan of every node per candidate made adding the
+    # n-th node cost n^2). A larger range set by hand is checked for overlap as it is.
     taken = list(taken)
-    for candidate in cluster.subnets(new_prefix=NODE_PREFIX):
-        if not any(candidate.overlaps(t) for t in taken):
+    step = 2 ** (32 - NODE_PREFIX)
+    in_block = {int(t.network_address) // step for t in taken if t.prefixlen >= NODE_PREFIX}
+    wide = [t for t in taken if t.prefixlen < NODE_PREFIX]
+    for number in range(int(cluster.network_address), int(cluster.broadcast_address) + 1, step):
+        if number // step in in_block:
+            continue
+        candidate = ipaddress.IPv4Network((number, NODE_PREFIX))
+        if not any(candidate.overlaps(t) for t in wide):
             return candidate
     raise AllocationError(f"no pod CIDR left: every /{NODE_PREFIX} of the cluster CIDR {cluster} "
                           f"is held by a node ({len(taken)} nodes)")
@@ -113,7 +129,7 @@ def node_cidr(cluster_cidr: str, taken: Iterable[ipaddress.IPv4Network]) -> ipad
 # -- pods -----------------------------------------------------------------------------
 
 
-def _pod_of(lister: Lister, getter, current: dict | None, obj: dict) -> dict:
+def _pod_of(lister: Lister, getter, current: dict | None, obj: dict, pod_ips: Collection[str] | None) -> dict:
     """A pod keeps the IP it got when first bound to a node with a pod CIDR, for life.
 
     Whatever a status write says about podIP is replaced by the allocated one, so a
@@ -126,7 +142,7 @@ def _pod_of(lister: Lister, getter, current: dict | None, obj: dict) -> dict:
         node = getter("Node", "", node_name) if node_name else None
         cidr = ((node or {}).get("spec") or {}).get("podCIDR")
         if cidr:
-            ip = str(pod_ip(cidr, _pod_ips(lister)))
+            ip = str(pod_ip(cidr, _pod_ips(lister) if pod_ips is None else pod_ips))
     if ip:
         if status.get("podIP") == ip and status.get("podIPs") == [{"ip": ip}]:
             return obj
@@ -140,12 +156,12 @@ def _pod_ips(lister: Lister) -> set[str]:
     return {(p.get("status") or {}).get("podIP") for p in lister("Pod")} - {None}
 
 
-def pod_ip(node_cidr: str, taken: set[str]) -> ipaddress.IPv4Address:
+def pod_ip(node_cidr: str, taken: Collection[str]) -> ipaddress.IPv4Address:
     """The lowest address of a node's range that no pod holds (the first is the gateway)."""
     network = ipaddress.IPv4Network(node_cidr)
-    hosts = network.hosts()
-    next(hosts, None)  # the bridge's gateway address
-    for address in hosts:
+    first, last = int(network.network_address) + 2, int(network.broadcast_address) - 1
+    for number in range(first, last + 1):
+        address = ipaddress.IPv4Address(number)
         if str(address) not in taken:
             return address
     raise AllocationError(f"no pod IP left in {network}: every address is held by a pod on this node")

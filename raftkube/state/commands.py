@@ -127,6 +127,10 @@ class ClusterState:
     # defaults so snapshots written before they existed still load.
     clock = 0.0
     events_swept = 0.0
+    # Pod IP -> (namespace, name) of the pod holding it: what allocation needs at each
+    # bind, kept as pods are stored and removed (rebuilt from the pods when missing, as
+    # in a snapshot written before it existed).
+    _pod_ip_holders: dict | None = None
 
     def __init__(self) -> None:
         self.revision = 0
@@ -326,9 +330,27 @@ class ClusterState:
         try:
             # Unsorted: allocation only scans, and runs on Raft's apply thread.
             return allocation.complete(lambda k: list(self.objects.get(k, {}).values()), self._find,
-                                       kind, current, obj)
+                                       kind, current, obj, self._pod_ips() if kind == "Pod" else None)
         except allocation.AllocationError as exc:
             raise CommandError(exc.reason, exc.message) from None
+
+    def _pod_ips(self) -> dict:
+        if self._pod_ip_holders is None:
+            self._pod_ip_holders = {}
+            for key, pod in self.objects.get("Pod", {}).items():
+                self._hold_pod_ip(key, None, pod)
+        return self._pod_ip_holders
+
+    def _hold_pod_ip(self, key: tuple[str, str], old: dict | None, new: dict | None) -> None:
+        holders = self._pod_ip_holders
+        if holders is None:
+            return  # built from the pods when first needed
+        old_ip = ((old or {}).get("status") or {}).get("podIP")
+        new_ip = ((new or {}).get("status") or {}).get("podIP")
+        if old_ip != new_ip and old_ip and holders.get(old_ip) == key:
+            del holders[old_ip]
+        if new_ip:
+            holders[new_ip] = key
 
     @staticmethod
     def _check_preconditions(current: dict, resource_version, uid, kind: str, name: str) -> None:
@@ -345,12 +367,17 @@ class ClusterState:
     def _store(self, event: str, kind: str, namespace: str, name: str, obj: dict) -> dict:
         self.revision += 1
         obj["metadata"]["resourceVersion"] = str(self.revision)
-        self.objects.setdefault(kind, {})[(namespace, name)] = obj
+        by_key = self.objects.setdefault(kind, {})
+        if kind == "Pod":
+            self._hold_pod_ip((namespace, name), by_key.get((namespace, name)), obj)
+        by_key[(namespace, name)] = obj
         self._log_change((self.revision, event, obj))
         return obj
 
     def _remove(self, kind: str, namespace: str, name: str) -> dict:
         removed = self.objects[kind].pop((namespace, name))
+        if kind == "Pod":
+            self._hold_pod_ip((namespace, name), removed, None)
         if not self.objects[kind]:
             del self.objects[kind]
         self.revision += 1

@@ -170,3 +170,30 @@ def test_malformed_address_fields_are_refused_not_raised(state):
                           "object": {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "x"},
                                      "spec": {"podCIDR": "not-a-cidr"}}})
     assert result["ok"] is False and result["reason"] in ("BadRequest", "Invalid")
+
+
+def test_pod_ip_index_follows_every_way_a_pod_goes(state):
+    """The IPs in use are indexed, not read from every pod at each bind: the index must
+    agree with the pods after binds, deletes, a namespace delete and an old snapshot."""
+    ok(create(state, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}}))
+    ok(create(state, node("a")))
+    held = {ok(create(state, pod(f"p{i}", "a")))["status"]["podIP"] for i in range(3)}
+    elsewhere = pod("o", "a")
+    elsewhere["metadata"]["namespace"] = "other"
+    held.add(ok(create(state, elsewhere))["status"]["podIP"])
+    assert set(state._pod_ips()) == held == {f"10.244.0.{n}" for n in range(2, 6)}
+    ok(state.apply({"op": "delete", "rid": "ns", "kind": "Namespace", "namespace": "", "name": "other"}))
+    assert "10.244.0.5" not in state._pod_ips()
+    # A snapshot from before the index: rebuilt from the pods when first needed.
+    old = pickle.loads(pickle.dumps(state))
+    del old.__dict__["_pod_ip_holders"]
+    assert ok(create(old, pod("q", "a")))["status"]["podIP"] == "10.244.0.5"
+    assert set(old._pod_ips()) == {f"10.244.0.{n}" for n in range(2, 6)}
+
+
+def test_node_cidrs_skip_given_ranges_small_and_wide(state):
+    ok(create(state, node("small", podCIDR="10.244.0.128/25")))
+    ok(create(state, node("wide", podCIDR="10.244.2.0/23")))
+    names = [f"n{i}" for i in range(4)]
+    cidrs = [ok(create(state, node(name)))["spec"]["podCIDR"] for name in names]
+    assert cidrs == ["10.244.1.0/24", "10.244.4.0/24", "10.244.5.0/24", "10.244.6.0/24"]
