@@ -240,17 +240,19 @@ class ApiServer:
 
     async def _document(self, request: web.Request):
         """The JSON (or YAML) body, whatever its shape (a JSON patch is a list)."""
+        yaml_body = "yaml" in request.content_type
         try:
-            body = await bodies.parse_async(await request.read(), "yaml" in request.content_type)
+            body = await bodies.parse_async(await request.read(), yaml_body)
         except bodies.BodyError as exc:
             raise ApiError("RequestEntityTooLarge" if exc.too_large else "BadRequest", str(exc)) from None
-        try:
-            # YAML can hold dates, sets and bytes; stored (unknown fields inside `status`
-            # are kept) they would break every later answer that includes the object.
-            json.dumps(body, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise ApiError("BadRequest", f"request body holds a value JSON cannot: {exc} "
-                                         "(quote dates and times)") from None
+        if yaml_body:
+            try:
+                # YAML can hold dates, sets and bytes; stored (unknown fields inside `status`
+                # are kept) they would break every later answer that includes the object.
+                json.dumps(body, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise ApiError("BadRequest", f"request body holds a value JSON cannot: {exc} "
+                                             "(quote dates and times)") from None
         return body
 
     async def _read(self, request: web.Request, reader):

@@ -70,7 +70,7 @@ def parse(raw: bytes, yaml_body: bool):
         raise BodyError(f"request body is {len(raw)} bytes, more than {MAX_BODY}", too_large=True)
     try:
         text = raw.decode("utf-8")
-        value = yaml.load(text, Loader=_LimitedLoader) if yaml_body else json.loads(text)
+        value = yaml.load(text, Loader=_LimitedLoader) if yaml_body else json.loads(text, parse_constant=_no_constant)
     except BodyError:
         raise
     except RecursionError:
@@ -79,6 +79,12 @@ def parse(raw: bytes, yaml_body: bool):
         raise BodyError(f"request body is not valid {'YAML' if yaml_body else 'JSON'}: {exc}") from None
     check_shape(value)
     return value
+
+
+def _no_constant(name: str):
+    # Python's json reads NaN and Infinity, which JSON has not: stored, they would break
+    # every later answer that includes the object.
+    raise BodyError(f"request body holds a value JSON cannot: {name}")
 
 
 def check_shape(value) -> None:
