@@ -61,6 +61,20 @@ def json_size(obj) -> int:
     return len(json.dumps(obj, separators=(",", ":")))
 
 
+# What the state machine adds to an object the API measured (uid, creationTimestamp,
+# resourceVersion, generation), at most.
+_STORED_METADATA_BYTES = 160
+
+
+def _measured_size(command: dict) -> int | None:
+    """The object's JSON size as the API measured it (its `size`), if the command has one:
+    the byte bounds need no second serialization of every object on every replica."""
+    size = command.get("size")
+    if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+        return size + _STORED_METADATA_BYTES
+    return None
+
+
 def _describe(kind: str, name: str) -> str:
     """Kubernetes' wording: `pods "web"`."""
     info = KINDS.get(kind)
@@ -219,9 +233,10 @@ class ClusterState:
             old, _ = self.requests.popitem(last=False)
             self.request_bytes -= self.request_sizes.pop(old, 0)
 
-    def _log_change(self, change: tuple[int, str, dict]) -> None:
+    def _log_change(self, change: tuple[int, str, dict], size: int | None = None) -> None:
         self._ensure_byte_bounds()
-        size = json_size(change[2])
+        if size is None:
+            size = json_size(change[2])
         self.changes.append(change)
         self.change_sizes.append(size)
         self.change_bytes += size
@@ -251,7 +266,7 @@ class ClusterState:
         obj = self._with_addresses(kind, None, obj)
         stored = dict(obj)
         stored["metadata"] = {**obj["metadata"], "uid": uid, "creationTimestamp": now, "generation": 1}
-        return ok(self._store("ADDED", kind, namespace, name, stored))
+        return ok(self._store("ADDED", kind, namespace, name, stored, _measured_size(command)))
 
     def _op_update(self, command: dict) -> dict:
         """Args: object, now. Compare-and-swap on metadata.resourceVersion when it is set."""
@@ -276,7 +291,7 @@ class ClusterState:
             return ok(current)
         if deletion.finished(stored):  # its last finalizer removed while terminating
             return ok(self._remove(kind, namespace, name))
-        return ok(self._store("MODIFIED", kind, namespace, name, stored))
+        return ok(self._store("MODIFIED", kind, namespace, name, stored, _measured_size(command)))
 
     def _op_delete(self, command: dict) -> dict:
         """Args: kind, namespace, name, optional resourceVersion/uid preconditions,
@@ -364,14 +379,14 @@ class ClusterState:
         if uid not in (None, "") and uid != current["metadata"]["uid"]:
             raise CommandError("Conflict", f"{_describe(kind, name)} has another uid")
 
-    def _store(self, event: str, kind: str, namespace: str, name: str, obj: dict) -> dict:
+    def _store(self, event: str, kind: str, namespace: str, name: str, obj: dict, size: int | None = None) -> dict:
         self.revision += 1
         obj["metadata"]["resourceVersion"] = str(self.revision)
         by_key = self.objects.setdefault(kind, {})
         if kind == "Pod":
             self._hold_pod_ip((namespace, name), by_key.get((namespace, name)), obj)
         by_key[(namespace, name)] = obj
-        self._log_change((self.revision, event, obj))
+        self._log_change((self.revision, event, obj), size)
         return obj
 
     def _remove(self, kind: str, namespace: str, name: str) -> dict:

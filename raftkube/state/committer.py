@@ -59,6 +59,8 @@ class Committer:
         `size` (the JSON size of the object it carries, when known) keeps Raft entries small.
         """
         command = {**command, "deadline": time.time() + self._deadline - DEADLINE_MARGIN}
+        if size:
+            command["size"] = size  # the state machine's byte bounds use it as measured
         return await self._commit(command, size)
 
     async def barrier(self) -> None:

@@ -70,6 +70,23 @@ def test_change_log_is_bounded_in_bytes(state, monkeypatch):
     assert state.changes_since(1) is None  # dropped: a watcher that far behind gets 410
 
 
+def test_the_size_the_api_measured_stands_in_for_a_second_serialization(state):
+    obj = pod("measured", args=["x" * 10_000])
+    command = {"op": "create", "rid": "m", "object": obj, "uid": "u-m", "now": NOW,
+               "size": commands.json_size(obj)}
+    assert state.apply(command)["ok"]
+    stored = state.get("Pod", "default", "measured")
+    assert commands.json_size(stored) <= state.change_sizes[-1] <= commands.json_size(obj) + 200
+    for bad in (True, -5, "big", 0):  # not a size: measured here instead
+        assert create_sized(state, f"b{bad}", bad)["ok"]
+        assert state.change_sizes[-1] == commands.json_size(state.changes[-1][2])
+
+
+def create_sized(state, name, size):
+    return state.apply({"op": "create", "rid": name, "object": pod(name), "uid": f"u-{name}", "now": NOW,
+                        "size": size})
+
+
 def test_request_memory_is_bounded_in_bytes(state, monkeypatch):
     monkeypatch.setattr(commands, "REQUEST_MEMORY_BYTES", 2**20)
     for i in range(40):
