@@ -4,8 +4,13 @@
 FLUSH_PERIOD writes an Event for a new (object, reason, message) at once and then at
 most every MIN_WRITE_INTERVAL with the count and lastTimestamp, as Kubernetes'
 aggregation does. Events expire after `raftkube_event_ttl` (1 h) and the oldest go
-first beyond `raftkube_max_events`. At most MAX_WRITES_PER_FLUSH are written per flush. A new leader picks up the counts from the stored
+first beyond `raftkube_max_events`. A new leader picks up the counts from the stored
 Events, so repeats keep aggregating across failovers.
+
+Events are best effort, as in Kubernetes: they never compete with the cluster's real
+work. At most MAX_WRITES_PER_FLUSH are written per flush (100/s), and while
+MAX_BACKLOG new events wait unwritten, further new ones are dropped and counted in the
+log (client-go's recorder drops beyond 1,000 queued); repeats of waiting ones still count.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ logger = logging.getLogger(__name__)
 FLUSH_PERIOD = 0.5
 MIN_WRITE_INTERVAL = 3.0
 EXPIRE_PERIOD = 60.0
-MAX_WRITES_PER_FLUSH = 100
+MAX_WRITES_PER_FLUSH = 50
+MAX_BACKLOG = 1000
 COMPONENTS = {"Scheduled": "default-scheduler", "FailedScheduling": "default-scheduler",
               "SuccessfulCreate": "replication-controller", "SuccessfulDelete": "replication-controller",
               "NodeNotReady": "node-controller", "NodeReady": "node-controller"}
@@ -70,6 +76,8 @@ class EventRecorder(Controller):
         super().__init__(ctx)
         self._entries: dict[tuple, _Pending] = {}
         self._dirty: set[tuple] = set()
+        self._unwritten = 0  # new events waiting for their first write
+        self._dropped = 0
         self._host = ctx.holder
 
     def setup(self) -> None:
@@ -89,8 +97,12 @@ class EventRecorder(Controller):
         now = rfc3339()
         entry = self._entries.get(key)
         if entry is None:
+            if self._unwritten >= MAX_BACKLOG:
+                self._dropped += 1
+                return
             entry = self._entries[key] = _Pending(_reference(obj), meta.get("namespace") or "default",
                                                   reason, message, type, first=now)
+            self._unwritten += 1
         entry.count += 1
         entry.last = now
         entry.touched = time.monotonic()
@@ -109,6 +121,9 @@ class EventRecorder(Controller):
         now = time.monotonic()
         due = [key for key in self._dirty
                if force or self._entries[key].name is None or now - self._entries[key].written_at >= MIN_WRITE_INTERVAL]
+        if self._dropped:
+            logger.warning("dropped %d new events: %d are still waiting to be written", self._dropped, self._unwritten)
+            self._dropped = 0
         if not due:
             return
         due = due[:MAX_WRITES_PER_FLUSH]  # the rest wait: events never make a write storm
@@ -143,6 +158,8 @@ class EventRecorder(Controller):
             logger.info("event %s not written: %s", entry.reason, exc)
             result = {"ok": False}
         if result.get("ok"):
+            if entry.name is None:
+                self._unwritten -= 1
             entry.name = result["object"]["metadata"]["name"]
             entry.written, entry.written_at = count, time.monotonic()
         else:
@@ -158,4 +175,5 @@ class EventRecorder(Controller):
         for key in [k for k, e in self._entries.items() if e.touched < stale and k not in self._dirty]:
             del self._entries[key]
         while len(self._entries) > 2 * self.ctx.settings.max_events:
-            del self._entries[next(iter(self._entries))]
+            if self._entries.pop(next(iter(self._entries))).name is None:
+                self._unwritten -= 1

@@ -144,8 +144,10 @@ def free_host_ports(pod: PodRequest, node: NodeInfo) -> str | None:
 
 
 Filter = Callable[[PodRequest, NodeInfo], "str | None"]
-FILTERS: list[Filter] = [node_ready, node_schedulable, node_selector, pod_count, enough_cpu, enough_memory,
-                         free_host_ports]
+# Filters that ignore the pod: `candidates` applies them once per batch, not per pod.
+NODE_FILTERS: list[Filter] = [node_ready, node_schedulable]
+POD_FILTERS: list[Filter] = [node_selector, pod_count, enough_cpu, enough_memory, free_host_ports]
+FILTERS: list[Filter] = NODE_FILTERS + POD_FILTERS
 
 
 # -- scorers: higher is better -------------------------------------------------------
@@ -186,17 +188,46 @@ class Placement:
         return f"0/{self.total} nodes are available: " + ", ".join(f"{n} {r}" for r, n in reasons) + "."
 
 
-def place(pod: PodRequest, nodes: list[NodeInfo], start: int = 0, enough: int | None = None,
-          filters: list[Filter] = FILTERS, scorers: list[Scorer] = SCORERS) -> Placement:
+@dataclass
+class Candidates:
+    """The nodes that pass the pod-independent filters, and why the others did not."""
+
+    nodes: list[NodeInfo]
+    failures: Counter
+    total: int
+
+
+def candidates(nodes: list[NodeInfo], filters: list[Filter] = NODE_FILTERS) -> Candidates:
+    failures: Counter = Counter()
+    passed = []
+    for node in nodes:
+        reason = next((r for r in (check(PodRequest(), node) for check in filters) if r is not None), None)
+        if reason is None:
+            passed.append(node)
+        else:
+            failures[reason] += 1
+    return Candidates(passed, failures, len(nodes))
+
+
+def place(pod: PodRequest, nodes: "list[NodeInfo] | Candidates", start: int = 0, enough: int | None = None,
+          filters: list[Filter] | None = None, scorers: list[Scorer] = SCORERS) -> Placement:
     """The best feasible node for `pod`, looking at nodes from index `start` round the
-    list and stopping after `enough` feasible ones (default: MIN_FEASIBLE or 5%)."""
-    total = len(nodes)
+    list and stopping after `enough` feasible ones (default: MIN_FEASIBLE or 5%).
+
+    Given `Candidates`, only the pod filters run (the node filters already did);
+    given a plain list, all of them."""
+    if isinstance(nodes, Candidates):
+        failures, total, nodes = Counter(nodes.failures), nodes.total, nodes.nodes
+        filters = POD_FILTERS if filters is None else filters
+    else:
+        failures, total = Counter(), len(nodes)
+        filters = FILTERS if filters is None else filters
     if enough is None:
         enough = max(MIN_FEASIBLE, total // 20)
-    failures: Counter = Counter()
     best, best_score, feasible = None, None, 0
-    for offset in range(total):
-        node = nodes[(start + offset) % total]
+    count = len(nodes)
+    for offset in range(count):
+        node = nodes[(start + offset) % count]
         reason = None
         for check in filters:
             reason = check(pod, node)

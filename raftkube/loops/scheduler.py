@@ -7,11 +7,17 @@ with `placement.place` and binds them all with concurrent conditional updates (t
 Committer turns them into a few Raft entries). A pod that fits nowhere gets
 PodScheduled=False and a FailedScheduling event, and is tried again when a node or a
 pod changes.
+
+Binds are the scheduler's work; PodScheduled=False is news about it. Those status
+writes go out at most REPORTS_PER_S (kube-scheduler's API client is rate-limited the
+same way, 50 QPS by default), oldest first, so a storm of pods that fit nowhere never
+takes the masters' write capacity from the users creating them nor from binds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 
 from raftkube.loops import placement
@@ -26,6 +32,7 @@ YIELD_EVERY = 100
 WRITE_CHUNK = 200
 RETRY_UNSCHEDULABLE = 15.0
 RETRY_MIN_INTERVAL = 1.0
+REPORTS_PER_S = 100
 
 
 def counts_on_node(pod: dict) -> str | None:
@@ -50,9 +57,11 @@ class Scheduler(Controller):
         self._pending: dict[tuple, None] = {}  # ordered set of pod keys
         self._unschedulable: set[tuple] = set()
         self._nodes: dict[str, placement.NodeInfo] = {}
-        self._node_list: list[placement.NodeInfo] | None = None
+        self._node_list: placement.Candidates | None = None  # the nodes a pod may get, by name
         self._next_start = 0
         self._wake = asyncio.Event()
+        self._reports: dict[tuple, placement.Placement] = {}  # unwritten PodScheduled=False, oldest first
+        self._report_wake = asyncio.Event()
         self._retry_requested = False
         self._last_retry = float("-inf")
 
@@ -131,6 +140,9 @@ class Scheduler(Controller):
     # -- scheduling -------------------------------------------------------------------
 
     async def background(self) -> None:
+        await asyncio.gather(self._schedule_loop(), self._report_loop())
+
+    async def _schedule_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             timeout = RETRY_UNSCHEDULABLE
@@ -156,7 +168,7 @@ class Scheduler(Controller):
         for key in keys:
             del self._pending[key]
         if self._node_list is None:
-            self._node_list = sorted(self._nodes.values(), key=lambda n: n.name)
+            self._node_list = placement.candidates(sorted(self._nodes.values(), key=lambda n: n.name))
         nodes = self._node_list
         binds, failures = [], []
         # Pods asking the same as one that fit nowhere in this batch fit nowhere either
@@ -176,8 +188,8 @@ class Scheduler(Controller):
                 result = placement.place(request, nodes, self._next_start)
                 if result.node is None:
                     misfits[shape] = result
-            if nodes:
-                self._next_start = (self._next_start + 1) % len(nodes)
+            if nodes.nodes:
+                self._next_start = (self._next_start + 1) % len(nodes.nodes)
             if result.node is None:
                 self._unschedulable.add(key)
                 failures.append((pod, result))
@@ -188,7 +200,12 @@ class Scheduler(Controller):
         # In chunks: all at once would be one huge Raft entry, whose apply holds up the
         # tick thread (and heartbeats) on every master.
         writes = [(self._bind, pod, node) for pod, node in binds]
-        writes += [(self._unschedulable_status, pod, result) for pod, result in failures]
+        for pod, result in failures:
+            self.ctx.events.record(pod, "FailedScheduling", result.message, type="Warning")
+            self._reports.pop(key_of(pod), None)
+            self._reports[key_of(pod)] = result  # the newest verdict, at the back of the line
+        if failures:
+            self._report_wake.set()
         for start in range(0, len(writes), WRITE_CHUNK):
             self.ctx.check()
             await asyncio.gather(*(write(pod, arg) for write, pod, arg in writes[start:start + WRITE_CHUNK]))
@@ -225,16 +242,36 @@ class Scheduler(Controller):
         current = self.cache.get("Pod", *key_of(pod))
         return counts_on_node(current) if current else None
 
-    async def _unschedulable_status(self, pod: dict, result: placement.Placement) -> None:
+    async def _report_loop(self) -> None:
+        """Write PodScheduled=False for pods still unschedulable, REPORTS_PER_S at most."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._report_wake.wait()
+            self._report_wake.clear()
+            while self._reports:
+                started = loop.time()
+                keys = list(itertools.islice(self._reports, REPORTS_PER_S // 10))
+                writes = []
+                for key in keys:
+                    result = self._reports.pop(key)
+                    pod = self.cache.get("Pod", *key)
+                    if pod is not None and wants_scheduling(pod) and key in self._unschedulable:
+                        writes.append(self._unschedulable_status(pod, result))
+                self.ctx.check()
+                written = sum(await asyncio.gather(*writes))
+                await asyncio.sleep(max(0.0, started + written / REPORTS_PER_S - loop.time()))
+
+    async def _unschedulable_status(self, pod: dict, result: placement.Placement) -> bool:
+        """PodScheduled=False with the verdict, once per pod; whether it wrote."""
         message = result.message
-        self.ctx.events.record(pod, "FailedScheduling", message, type="Warning")
         status = set_condition(pod.get("status") or {}, {
             "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
             "lastTransitionTime": rfc3339()})
         status.setdefault("phase", "Pending")
         old = next((c for c in (pod.get("status") or {}).get("conditions") or () if c.get("type") == "PodScheduled"), None)
         if old and old.get("status") == "False":
-            return  # written once; the FailedScheduling event carries each new reason
+            return False  # written once; the FailedScheduling event carries each new reason
         result = await self.ctx.update({**pod, "status": status})
         if not result["ok"] and result.get("reason") != "NotFound":
             logger.debug("PodScheduled=False for %s not written: %s", pod["metadata"]["name"], result.get("message"))
+        return True

@@ -48,6 +48,18 @@ def test_unschedulable_message_counts_reasons_per_node():
     assert placement.place(request(), []).message.startswith("0/0 nodes are available")
 
 
+def test_node_filters_run_once_per_batch_and_still_count_in_the_message():
+    nodes = [node("a", memory="1Gi"), node("b", unschedulable=True), node("c", ready=False), node("d")]
+    batch = placement.candidates(nodes)
+    assert [n.name for n in batch.nodes] == ["a", "d"]
+    assert placement.place(request(), batch, start=1, enough=1).node == "d"
+    result = placement.place(request(memory=8 * GI), batch)
+    assert result.message == ("0/4 nodes are available: 2 Insufficient memory, 1 node(s) were not ready, "
+                              "1 node(s) were unschedulable.")
+    assert placement.place(request(memory=8 * GI), nodes).message == result.message  # the same verdict unbatched
+    assert batch.failures == {"node(s) were not ready": 1, "node(s) were unschedulable": 1}  # not mutated
+
+
 def test_spread_beats_least_requested_then_least_requested_decides():
     a, b = node("a", memory="8Gi"), node("b")
     a.usage.add(request(owner="rc1"))
@@ -232,3 +244,18 @@ def test_evictions_pause_while_most_nodes_are_silent():
     assert pause_evictions(["unheard", "evict", "evict"])
     assert not pause_evictions(["ready"] * 5 + ["evict"] * 4)
     assert not pause_evictions([])
+
+
+def test_events_are_best_effort_new_ones_dropped_while_the_backlog_is_full():
+    from types import SimpleNamespace
+
+    from raftkube.loops import events
+
+    recorder = events.EventRecorder(SimpleNamespace(cache=None, holder="m1"))
+    pods = [{"kind": "Pod", "metadata": {"name": f"p{n}", "namespace": "default", "uid": f"u{n}"}}
+            for n in range(events.MAX_BACKLOG + 5)]
+    for pod in pods:
+        recorder.record(pod, "FailedScheduling", "0/0 nodes are available")
+    assert len(recorder._entries) == events.MAX_BACKLOG and recorder._dropped == 5
+    recorder.record(pods[0], "FailedScheduling", "0/0 nodes are available")  # a repeat still counts
+    assert recorder._entries[("u0", "FailedScheduling", "0/0 nodes are available")].count == 2
