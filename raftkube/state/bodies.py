@@ -70,14 +70,15 @@ def parse(raw: bytes, yaml_body: bool):
         raise BodyError(f"request body is {len(raw)} bytes, more than {MAX_BODY}", too_large=True)
     try:
         text = raw.decode("utf-8")
-        value = yaml.load(text, Loader=_LimitedLoader) if yaml_body else json.loads(text, parse_constant=_no_constant)
+        value = yaml.load(text, Loader=_LimitedLoader) if yaml_body else _JSON.decode(text)
     except BodyError:
         raise
     except RecursionError:
         raise BodyError(f"request body is nested more than {MAX_DEPTH} levels deep") from None
     except (ValueError, yaml.YAMLError) as exc:
         raise BodyError(f"request body is not valid {'YAML' if yaml_body else 'JSON'}: {exc}") from None
-    check_shape(value)
+    if yaml_body or len(raw) > INLINE_JSON or raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+        check_shape(value)  # else too few containers to nest too deep, too few bytes for too many values
     return value
 
 
@@ -85,6 +86,9 @@ def _no_constant(name: str):
     # Python's json reads NaN and Infinity, which JSON has not: stored, they would break
     # every later answer that includes the object.
     raise BodyError(f"request body holds a value JSON cannot: {name}")
+
+
+_JSON = json.JSONDecoder(parse_constant=_no_constant)
 
 
 def check_shape(value) -> None:
