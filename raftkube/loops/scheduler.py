@@ -140,7 +140,12 @@ class Scheduler(Controller):
     # -- scheduling -------------------------------------------------------------------
 
     async def background(self) -> None:
-        await asyncio.gather(self._schedule_loop(), self._report_loop())
+        tasks = [asyncio.create_task(self._schedule_loop()), asyncio.create_task(self._report_loop())]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:  # one failed (fenced): the other must not outlive it
+                task.cancel()
 
     async def _schedule_loop(self) -> None:
         loop = asyncio.get_running_loop()
