@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from raftkube.remote.helper.fencing import TermStore
-from raftkube.remote.helper.ops import make_ops
+from raftkube.remote.helper.ops import make_ops, preload
 from raftkube.remote.helper.server import Server
 
 PR_SET_PDEATHSIG = 1
@@ -70,8 +70,16 @@ def main(argv: list[str] | None = None) -> None:
     server = Server(make_ops(args.state_dir, args.docker_host, terms.superseded), terms, _protocol_stdout())
     if args.idle_exit > 0:
         exit_when_idle(server, args.idle_exit)
+    threading.Thread(target=_preload, name="preload", daemon=True).start()
     server.serve(sys.stdin.buffer)
     os._exit(0)
+
+
+def _preload() -> None:
+    try:
+        preload()
+    except Exception as exc:  # e.g. no docker SDK dependency on this host: the op will say so when asked
+        log.info("preloading the ops' modules failed: %s", exc)
 
 
 def _protocol_stdout():

@@ -1,7 +1,8 @@
 """The operations a helper offers, by name, as plain functions of keyword arguments.
 
 The docker SDK is imported on first use, so a helper that only answers pings (or runs
-on a master, which has no Docker) starts fast and does not need a Docker engine.
+on a master, which has no Docker) answers its hello at once and does not need a Docker
+engine; the helper imports it in the background meanwhile (`preload`).
 """
 
 from __future__ import annotations
@@ -85,6 +86,14 @@ def make_ops(state_dir: Path, docker_host: str, superseded: Callable[[], bool] =
             pod_cidr, routes, cluster_cidr, service_cidr, **({"dns_ip": dns_ip} if dns_ip else {})),
         "sync_services": lambda ruleset: network().sync_services(ruleset),
     }
+
+
+def preload() -> None:
+    """Import what the pod and network ops need (the docker SDK, pyroute2) before the first
+    request asks: compiling them out of the zipapp takes about a second, which a new
+    leader's first report would otherwise wait for. Imports only: nothing on the host is
+    touched, so a standby master's helper may run it too."""
+    from raftkube.remote.helper import network, runtime, streams  # noqa: F401
 
 
 # Streaming logs and interactive exec (helper/streams.py), polled by the leader.
