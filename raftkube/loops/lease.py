@@ -7,6 +7,26 @@ committed. A leader cut off from the majority therefore stops acting within
 LEASE_TIMEOUT, and a new leader waits out the remainder of the previous holder's lease
 (timed from when this replica last applied that holder's renewal) before it starts.
 
+Why that is safe: a renewal is applied here only after its holder sent it, so
+`applied_at + LEASE_TIMEOUT` (new leader's clock) is no earlier than `sent_at +
+LEASE_TIMEOUT` (old leader's clock), the end of the old holder's lease; monotonic clocks
+of two machines run at the same rate to within parts per million. The new leader must
+know the *last* renewal the old holder counted: it may not have applied it yet when it
+is elected (the old leader can die between committing it and telling the followers), so
+it reads the previous holder's renewals only after its own first renewal has committed,
+which means every entry before it is applied here.
+
+The numbers: a new leader waits about LEASE_TIMEOUT after the old one stopped, so a
+failover costs the Raft election (0.4-1.4 s here, see `store.raft_conf`) overlapped with
+LEASE_TIMEOUT. A leader loses the lease (and stops and later rebuilds every controller)
+when none of the renewals it sent in the last LEASE_TIMEOUT has committed: renewals are
+sent every RENEW_EVERY without waiting for the one before, so that happens only when a
+commit takes longer than LEASE_TIMEOUT - RENEW_EVERY (0.8 s), or the loops' event loop
+is held that long. Commits take milliseconds on a healthy cluster; a leader whose
+commits take most of a second is better replaced than kept acting half-blind. A shorter
+lease would make the loops churn on the first slow disk or busy CPU; a longer one is
+paid by every failover.
+
 Pure timing decisions over monotonic clocks; the runner does the committing.
 """
 
@@ -14,8 +34,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-RENEW_EVERY = 0.3
-LEASE_TIMEOUT = 2.0
+RENEW_EVERY = 0.2
+LEASE_TIMEOUT = 1.0
 
 
 @dataclass

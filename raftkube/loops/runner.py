@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -25,7 +26,7 @@ from raftkube.loops.cache import Cache
 from raftkube.loops.controller import Fenced, LoopContext, LoopSettings, NotLeader
 from raftkube.loops.events import EventRecorder
 from raftkube.remote.inventory import Inventory
-from raftkube.state.committer import Committer, NoQuorum
+from raftkube.state.committer import DEADLINE_MARGIN, Committer
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,10 @@ class Loops:
         self._lease: lease_timing.Lease | None = None
         self._cache: Cache | None = None
         self._last_lease = None
-        self._last_lease_applied = float("-inf")
+        # (holder, term) -> monotonic time this replica last applied a renewal of it; the
+        # newest few only (tick thread writes, the loop reads).
+        self._lease_applied: dict[tuple, float] = {}
+        self._lease_applied_lock = threading.Lock()
         self.node_access = NodeAccess(self)
 
     # -- the lease as seen by this replica ----------------------------------------------
@@ -57,7 +61,19 @@ class Loops:
         current = self._store.read(lambda state: state.lease)
         if current is not self._last_lease:
             self._last_lease = current
-            self._last_lease_applied = time.monotonic()
+            if current is not None:
+                key = (current.get("holder"), current.get("term"))
+                with self._lease_applied_lock:
+                    self._lease_applied.pop(key, None)
+                    self._lease_applied[key] = time.monotonic()
+                    while len(self._lease_applied) > 4:
+                        del self._lease_applied[next(iter(self._lease_applied))]
+
+    def _others_last_applied(self, term: int) -> float:
+        """When this replica last applied a renewal of any lease but ours in `term`."""
+        mine = (self._holder, term)
+        with self._lease_applied_lock:
+            return max((at for key, at in self._lease_applied.items() if key != mine), default=float("-inf"))
 
     def holds_lease(self) -> bool:
         lease = self._lease
@@ -70,11 +86,15 @@ class Loops:
         self._store.add_listener(self._on_applied)
         self._cache = Cache(self._store, asyncio.get_running_loop())
         self._cache.start()
-        committer = Committer(self._store, attempt_timeout=0.5, deadline=lease_timing.LEASE_TIMEOUT)
+        # A renewal is worth something only within LEASE_TIMEOUT of being sent: its
+        # deadline (DEADLINE_MARGIN before the committer's) makes a later one refused,
+        # and the next renewal is already on its way, so there is no second attempt.
+        committer = Committer(self._store, attempt_timeout=lease_timing.LEASE_TIMEOUT,
+                              deadline=lease_timing.LEASE_TIMEOUT + DEADLINE_MARGIN)
         try:
             while True:
                 if not self._store.is_leader:
-                    await asyncio.sleep(0.1)
+                    await asyncio.sleep(WATCHDOG_PERIOD)
                     continue
                 await self._lead(committer)
         finally:
@@ -87,47 +107,61 @@ class Loops:
         try:
             result = await committer.run({"op": "lease", "rid": f"lease/{lease.holder}/{lease.term}/{sent}",
                                           "holder": lease.holder, "term": lease.term, "now": time.time()})
-        except NoQuorum:
+        except UserError as exc:  # no quorum in time, the leader's disk low: not renewed
+            logger.debug("lease renewal failed: %s", exc)
             return False
         return lease.renewed(sent, result, self._store.term)
 
     async def _lead(self, committer: Committer) -> None:
         term = self._store.term
         lease = lease_timing.Lease(term, self._holder)
-        holder_before = self._last_lease
-        if holder_before is not None and (holder_before.get("holder"), holder_before.get("term")) != (self._holder, term):
-            lease.previous_holder_seen(self._last_lease_applied)
         self._lease = lease
         if not await self._renew(committer, lease):
             await asyncio.sleep(lease_timing.RENEW_EVERY)
             return
-        while not lease.may_start(time.monotonic()):
-            await asyncio.sleep(0.05)
-            if not await self._renew(committer, lease) and not self.holds_lease():
-                return
-        logger.warning("%s leads in term %d: starting the loops", self._holder, term)
-        context = await self._start(term)
-        tasks = [asyncio.create_task(self._run_controller(c), name=f"loop-{c.name}") for c in context["controllers"]]
+        # Our renewal committed, so every entry before it is applied here: the previous
+        # holder's last renewal too, even one it committed just before it died.
+        lease.previous_holder_seen(self._others_last_applied(term))
         renewer = asyncio.create_task(self._keep_renewing(committer, lease))
+        tasks: list[asyncio.Task] = []
+        context = None
         try:
+            while not lease.may_start(time.monotonic()):
+                if not self.holds_lease():
+                    return
+                await asyncio.sleep(WATCHDOG_PERIOD)
+            logger.warning("%s leads in term %d: starting the loops", self._holder, term)
+            context = await self._start(term)
+            tasks = [asyncio.create_task(self._run_controller(c), name=f"loop-{c.name}") for c in context["controllers"]]
             while self.holds_lease() and not any(task.done() for task in tasks):
                 await asyncio.sleep(WATCHDOG_PERIOD)
         finally:
-            logger.warning("%s: stopping the loops of term %d (lease %s)", self._holder, term,
-                           "held" if self.holds_lease() else "lost")
+            if context is not None:
+                logger.warning("%s: stopping the loops of term %d (lease %s)", self._holder, term,
+                               "held" if self.holds_lease() else "lost")
             self._lease = None
             renewer.cancel()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(renewer, *tasks, return_exceptions=True)
-            context["cache"].clear_handlers()
+            if context is not None:
+                context["cache"].clear_handlers()
             self.context = None
 
     async def _keep_renewing(self, committer: Committer, lease: lease_timing.Lease) -> None:
-        while True:
-            started = time.monotonic()
-            await self._renew(committer, lease)
-            await asyncio.sleep(max(0.0, lease_timing.RENEW_EVERY - (time.monotonic() - started)))
+        """A renewal every RENEW_EVERY, each on its own: a slow commit does not hold up the
+        next one, so the lease is lost only when commits take LEASE_TIMEOUT - RENEW_EVERY."""
+        renewals: set[asyncio.Task] = set()
+        try:
+            while True:
+                renewal = asyncio.create_task(self._renew(committer, lease))
+                renewals.add(renewal)
+                renewal.add_done_callback(renewals.discard)
+                await asyncio.sleep(lease_timing.RENEW_EVERY)
+        finally:
+            for renewal in list(renewals):
+                renewal.cancel()
+            await asyncio.gather(*renewals, return_exceptions=True)
 
     async def _run_controller(self, controller) -> None:
         try:
