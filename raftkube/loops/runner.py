@@ -8,6 +8,12 @@ process's cache of the replicated state, and starts them. It renews the lease ev
 renewed in time or the term changes. Nothing survives a term but the cache (a view of this replica's applied
 state, whoever leads) and the host connections (their calls carry the new term): a new
 leader rebuilds everything else from the state and from what the hosts report.
+
+Every master, leading or not, keeps a connection and a running helper to each node from
+the moment it starts (an SSH connect and a helper start cost about a second per node,
+which a failover would otherwise pay before its first pod). A standby connection only
+keeps the helper alive: the helper acts on a host only for calls carrying a Raft term,
+and those come only from `LoopContext.host_call`, fenced by this master's lease.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 WATCHDOG_PERIOD = 0.05
 RECONNECT_MAX = 3.0
+# How often a master looks for node connections to reopen (each waits out its back-off).
+STANDBY_PERIOD = 1.0
 
 
 class Loops:
@@ -91,13 +99,21 @@ class Loops:
         # and the next renewal is already on its way, so there is no second attempt.
         committer = Committer(self._store, attempt_timeout=lease_timing.LEASE_TIMEOUT,
                               deadline=lease_timing.LEASE_TIMEOUT + DEADLINE_MARGIN)
+        standby: list[asyncio.Task] = []
         try:
+            if self._node_hosts:
+                self._pool, self._executor = await asyncio.get_running_loop().run_in_executor(None, self._open_hosts)
+                standby = [asyncio.create_task(self._keep_connected(name), name=f"standby-{name}")
+                           for name in self._pool.names]
             while True:
                 if not self._store.is_leader:
                     await asyncio.sleep(WATCHDOG_PERIOD)
                     continue
                 await self._lead(committer)
         finally:
+            for task in standby:
+                task.cancel()
+            await asyncio.gather(*standby, return_exceptions=True)
             self._store.remove_listener(self._on_applied)
             self._cache.close()
             await self._close_hosts()
@@ -170,9 +186,6 @@ class Loops:
             logger.warning("%s fenced", controller.name)
 
     async def _start(self, term: int) -> dict:
-        loop = asyncio.get_running_loop()
-        if self._node_hosts and self._pool is None:
-            self._pool, self._executor = await loop.run_in_executor(None, self._open_hosts)
         cache = self._cache
         cache.pump()  # everything applied so far, before the controllers look
         ctx = LoopContext(holder=self._holder, term=term, cache=cache, committer=Committer(self._store),
@@ -195,6 +208,18 @@ class Loops:
         # Each node's worker blocks a thread on its own host only: one per node plus spares.
         executor = ThreadPoolExecutor(max_workers=2 * len(hosts) + 4, thread_name_prefix="loops-hosts")
         return pool, executor
+
+    async def _keep_connected(self, name: str) -> None:
+        """Keep the connection to one node open, leading or not (see the module's docstring)."""
+        connection = self._pool.connection(name)
+        loop = asyncio.get_running_loop()
+        while True:
+            if not connection.connected:
+                try:
+                    await loop.run_in_executor(self._executor, connection.connect)
+                except UserError as exc:  # logged by the connection; tried again after its back-off
+                    logger.debug("standby connection to %s: %s", name, exc)
+            await asyncio.sleep(STANDBY_PERIOD)
 
     async def _close_hosts(self) -> None:
         if self._pool is not None:

@@ -278,6 +278,12 @@ class HostConnection:
         return dict(self._hello)
 
     @property
+    def connected(self) -> bool:
+        """Whether the helper runs now (read without the lock: a hint for a standby loop)."""
+        client = self._client
+        return client is not None and client.alive
+
+    @property
     def helper_pid(self) -> int | None:
         """The helper's pid on the host while connected (tests check it is gone after close)."""
         return self._hello.get("pid") if self._client and self._client.alive else None
