@@ -57,8 +57,8 @@ def test_helper_answers_on_a_node(conn, lab):
 def test_helper_is_cached_on_the_host_by_content_hash(conn, inventory, lab):
     conn.call("ping", term=1)
     listing = lab.exec("node1", ["ls", "-a", "/var/lib/raftkube/helper"], capture_output=True, text=True, check=True)
-    assert sorted(listing.stdout.split()) == [".", "..", helper_zipapp().name]
-    stat = ["stat", "-c", "%Y %i", f"/var/lib/raftkube/helper/{helper_zipapp().name}"]
+    assert sorted(listing.stdout.split()) == [".", "..", helper_zipapp().digest]
+    stat = ["stat", "-c", "%Y %i", f"/var/lib/raftkube/helper/{helper_zipapp().digest}/__main__.py"]
     before = lab.exec("node1", stat, capture_output=True, text=True, check=True).stdout
     with HostConnection(inventory.host("node1"), inventory.known_hosts_path) as again:
         again.call("ping", term=1)

@@ -1,4 +1,5 @@
-"""Entry point of the helper: `python3 helper.pyz [--state-dir DIR] [--docker-host URL]`.
+"""Entry point of the helper: `python3 HELPER [--state-dir DIR] [--docker-host URL]`, HELPER
+being the zipapp or, as the leader runs it, the directory it was unpacked into.
 
 It serves requests on stdin/stdout until stdin ends, then exits at once, abandoning any
 operation still running: nothing of raftkube may keep running on a host whose leader
