@@ -32,7 +32,8 @@ Pure timing decisions over monotonic clocks; the runner does the committing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 RENEW_EVERY = 0.2
 LEASE_TIMEOUT = 1.0
@@ -72,3 +73,27 @@ class Lease:
 
     def may_start(self, now: float) -> bool:
         return now >= self.may_start_at
+
+
+@dataclass
+class Sightings:
+    """When this replica last applied a renewal of each recent lease, by (holder, term).
+
+    Written on pysyncobj's tick thread as entries apply, read by the loops' event loop.
+    """
+
+    keep: int = 4
+    _applied: dict = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def applied(self, holder: str, term: int, at: float) -> None:
+        with self._lock:
+            self._applied.pop((holder, term), None)
+            self._applied[(holder, term)] = at
+            while len(self._applied) > self.keep:
+                del self._applied[next(iter(self._applied))]
+
+    def others_last(self, holder: str, term: int) -> float:
+        """The last time a renewal of any lease but `holder`'s in `term` was applied here."""
+        with self._lock:
+            return max((at for key, at in self._applied.items() if key != (holder, term)), default=float("-inf"))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -57,10 +56,7 @@ class Loops:
         self._lease: lease_timing.Lease | None = None
         self._cache: Cache | None = None
         self._last_lease = None
-        # (holder, term) -> monotonic time this replica last applied a renewal of it; the
-        # newest few only (tick thread writes, the loop reads).
-        self._lease_applied: dict[tuple, float] = {}
-        self._lease_applied_lock = threading.Lock()
+        self._sightings = lease_timing.Sightings()
         self.node_access = NodeAccess(self)
 
     # -- the lease as seen by this replica ----------------------------------------------
@@ -70,18 +66,7 @@ class Loops:
         if current is not self._last_lease:
             self._last_lease = current
             if current is not None:
-                key = (current.get("holder"), current.get("term"))
-                with self._lease_applied_lock:
-                    self._lease_applied.pop(key, None)
-                    self._lease_applied[key] = time.monotonic()
-                    while len(self._lease_applied) > 4:
-                        del self._lease_applied[next(iter(self._lease_applied))]
-
-    def _others_last_applied(self, term: int) -> float:
-        """When this replica last applied a renewal of any lease but ours in `term`."""
-        mine = (self._holder, term)
-        with self._lease_applied_lock:
-            return max((at for key, at in self._lease_applied.items() if key != mine), default=float("-inf"))
+                self._sightings.applied(current.get("holder"), current.get("term"), time.monotonic())
 
     def holds_lease(self) -> bool:
         lease = self._lease
@@ -137,7 +122,7 @@ class Loops:
             return
         # Our renewal committed, so every entry before it is applied here: the previous
         # holder's last renewal too, even one it committed just before it died.
-        lease.previous_holder_seen(self._others_last_applied(term))
+        lease.previous_holder_seen(self._sightings.others_last(self._holder, term))
         renewer = asyncio.create_task(self._keep_renewing(committer, lease))
         tasks: list[asyncio.Task] = []
         context = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -158,6 +159,23 @@ def test_pod_that_fits_nowhere_stays_pending_with_the_reason(lab, api):
     assert message in out
     assert api.get(f"{NS}/pods/huge")["status"]["phase"] == "Pending"
     api.delete(f"{NS}/pods/huge")
+
+
+def helpers_on(lab, node) -> int:
+    """How many helper processes run on a lab node."""
+    count = 0
+    for pid in lab.sandbox(node).pids():
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        count += len(argv) > 1 and argv[1].startswith(b"/var/lib/raftkube/helper/")
+    return count
+
+
+def test_every_master_keeps_a_helper_running_on_each_node(lab, api):
+    """Standby connections: a new leader finds its helpers running (one per master per node)."""
+    wait_for(lambda: all(helpers_on(lab, node) == 3 for node in NODES), what="3 helpers on every node")
 
 
 def test_graceful_delete_waits_for_a_pod_that_ignores_sigterm(lab, api):

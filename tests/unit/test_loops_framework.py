@@ -4,7 +4,7 @@ import asyncio
 import threading
 
 from raftkube.loops.cache import Cache
-from raftkube.loops.lease import LEASE_TIMEOUT, Lease
+from raftkube.loops.lease import LEASE_TIMEOUT, RENEW_EVERY, Lease, Sightings
 from raftkube.loops.workqueue import WorkQueue, backoff_delay
 from raftkube.state.commands import ClusterState
 
@@ -44,6 +44,41 @@ def test_new_leader_waits_out_the_previous_holders_lease():
     assert not lease.may_start(50.0 + LEASE_TIMEOUT - 0.01)
     assert lease.may_start(50.0 + LEASE_TIMEOUT)
     assert Lease(term=1, holder="m1").may_start(0.0)
+
+
+def test_new_leader_counts_the_previous_holders_last_renewal_not_its_own():
+    seen = Sightings()
+    seen.applied("m1", 3, 10.0)
+    seen.applied("m1", 3, 10.2)
+    seen.applied("m2", 4, 11.0)  # m2's own first renewal, applied after m1's last
+    assert seen.others_last("m2", 4) == 10.2
+    assert seen.others_last("m1", 3) == 11.0
+    assert Sightings().others_last("m2", 4) == float("-inf")
+    seen.applied("m2", 3, 5.0)  # an older term of the same holder is another lease
+    assert seen.others_last("m2", 4) == 10.2
+
+
+def test_sightings_keep_only_the_newest_leases():
+    seen = Sightings(keep=2)
+    seen.applied("m1", 1, 1.0)
+    seen.applied("m2", 2, 2.0)
+    seen.applied("m1", 1, 3.0)  # renewed: the newest again
+    seen.applied("m3", 3, 4.0)
+    assert seen.others_last("m3", 3) == 3.0
+    assert seen.others_last("m1", 1) == 4.0
+
+
+def test_pipelined_renewals_outlast_a_commit_slower_than_the_renewal_period():
+    """Renewals go out every RENEW_EVERY whatever the ones before them do: with commits
+    taking LEASE_TIMEOUT - 2 * RENEW_EVERY, the lease never lapses."""
+    latency = LEASE_TIMEOUT - 2 * RENEW_EVERY
+    lease = Lease(term=3, holder="m1")
+    commits = sorted((n * RENEW_EVERY + latency, n * RENEW_EVERY) for n in range(40))
+    lease.renewed(commits[0][1], lease_result(), current_term=3)
+    for committed, sent in commits[1:]:
+        assert lease.holds(committed, 3, True)  # still held from the renewal before
+        lease.renewed(sent, lease_result(), current_term=3)
+    assert lease.holds(commits[-1][0], 3, True)
 
 
 def test_backoff_doubles_to_a_maximum():
