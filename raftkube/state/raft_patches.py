@@ -48,6 +48,7 @@ Time:
 
 from __future__ import annotations
 
+import base64
 import errno
 import logging
 import mmap
@@ -118,11 +119,15 @@ class GuardedTcpConnection(TcpConnection):
         data = bytes(buffer[4:4 + length])
         try:
             if self.encryptor:
-                timestamp = self.encryptor.extract_timestamp(data)
+                # decrypt() verifies the whole token; the timestamp is then read from its
+                # first 12 base64 characters (version byte + 8 bytes), where pysyncobj's
+                # extract_timestamp decoded and verified the whole token a second time.
+                plain = self.encryptor.decrypt(data)
+                timestamp = struct.unpack(">Q", base64.urlsafe_b64decode(data[:12])[1:9])[0]
                 if timestamp < self.recvLastTimestamp:
                     raise ValueError("replayed frame")
                 self.recvLastTimestamp = timestamp
-                data = self.encryptor.decrypt(data)
+                data = plain
             message = raft_pickle.loads(zlib.decompress(data))
             if self.recvRandKey:
                 rand_key, message = message
