@@ -126,6 +126,11 @@ class Lab:
             names |= {p.name for p in hosts_dir.iterdir()}
         for name in sorted(names):
             self.sandbox(name).destroy()
+        # Deleting a namespace frees its end of a veth only when the kernel gets to it
+        # (seconds later on a busy machine): delete our ends now, so a lab that claims
+        # this index next finds the names free.
+        for veth in self._veths():
+            network.delete_link(veth)
         # dockerd made cgroups for its containers in every hierarchy, not only ours.
         for tree in CGROUP_ROOT.glob(f"*/raftkube-lab/{self.name}"):
             remove_cgroup_tree(tree)
@@ -135,6 +140,12 @@ class Lab:
             shutil.rmtree(self.dir)
         if not quiet:
             print(f"lab {self.name}: removed")
+
+    def _veths(self) -> list[str]:
+        try:
+            return [host["veth"] for host in json.loads((self.dir / "lab.json").read_text())["hosts"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return []
 
     def _claim_subnet(self, nodes: int, masters: int) -> tuple[str, list[LabHost]]:
         """Pick the lowest subnet no other lab uses and record the lab's hosts (labs coexist)."""

@@ -28,7 +28,11 @@ def create_netns(name: str) -> None:
 
 
 def attach_host(bridge: str, veth: str, netns_path: str, address: str, prefixlen: int) -> None:
-    """A veth from the bridge into the host's namespace, where it is `eth0` at `address`."""
+    """A veth from the bridge into the host's namespace, where it is `eth0` at `address`.
+
+    A link of that name can only be a leftover (lab indexes are claimed under a lock):
+    the kernel frees a deleted namespace, and the veth in it, in its own time."""
+    delete_link(veth)
     with IPRoute() as ipr:
         ipr.link("add", ifname=veth, kind="veth", peer={"ifname": "eth0", "net_ns_fd": netns_path})
         index = ipr.link_lookup(ifname=veth)[0]
