@@ -3,30 +3,24 @@ helper process: the leader's side notices in seconds, the helper keeps serving."
 
 import os
 import signal
-import subprocess
 import time
 
 import pytest
 
 from raftkube.remote import protocol
-from raftkube.remote.connection import ConnectionLost, HelperClient, HelperError
-from tests.unit.test_helper_protocol import HOST_PYTHON, zipapp  # noqa: F401 (fixture)
+from raftkube.remote.connection import ConnectionLost, HelperError
+from tests.unit.test_helper_protocol import LocalHelper, zipapp  # noqa: F401 (fixture)
 
 
-class StoppableHelper:
+class StoppableHelper(LocalHelper):
     """A local helper whose leader side pings it; `abort` kills it, as closing a channel would."""
 
     def __init__(self, zipapp, state_dir, keepalive=0.2, deadline=1.0, write_timeout=1.0):
-        self.proc = subprocess.Popen(
-            [HOST_PYTHON, str(zipapp.path), "--state-dir", str(state_dir), "--docker-host", "unix:///nonexistent.sock"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd="/")
-        self.client = HelperClient(self.proc.stdout, self._write, "local", keepalive=keepalive,
-                                   keepalive_deadline=deadline, write_timeout=write_timeout, abort=self.proc.kill)
-        self.hello = self.client.start()
+        super().__init__(zipapp, state_dir, keepalive=keepalive, keepalive_deadline=deadline,
+                         write_timeout=write_timeout, abort=self._kill)
 
-    def _write(self, data: bytes) -> None:
-        self.proc.stdin.write(data)
-        self.proc.stdin.flush()
+    def _kill(self) -> None:
+        self.proc.kill()
 
     def close(self):
         self.client.close()

@@ -27,14 +27,14 @@ def zipapp(tmp_path_factory):
 class LocalHelper:
     """A helper process on this machine with pipes for stdin/stdout, like an exec channel."""
 
-    def __init__(self, zipapp, state_dir, *extra_args, keepalive=None):
+    def __init__(self, zipapp, state_dir, *extra_args, keepalive=None, **client_options):
         self.proc = subprocess.Popen(
             [HOST_PYTHON, str(zipapp.path), "--state-dir", str(state_dir), "--docker-host", "unix:///nonexistent.sock", *extra_args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd="/",
         )
-        self.client = HelperClient(self.proc.stdout, self._write, "local", keepalive=keepalive)
+        self.client = HelperClient(self.proc.stdout, self._write, "local", keepalive=keepalive, **client_options)
         self.hello = self.client.start()
 
     def _write(self, data: bytes) -> None:
