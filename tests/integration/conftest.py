@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -158,28 +159,28 @@ def pod(name: str, namespace: str = "default", labels: dict | None = None) -> di
             "spec": {"containers": [{"name": "main", "image": "busybox"}]}}
 
 
-@pytest.fixture
-def masters(tmp_path):
-    cluster = MasterCluster(tmp_path, ["m1", "m2", "m3"])
-    for name in ["m1", "m2", "m3"]:
-        cluster.start(name)
+@contextlib.contextmanager
+def running_masters(directory: Path, names: list[str]):
+    """A cluster of `names` started in `directory` with a leader elected, killed on the way out."""
+    cluster = MasterCluster(directory, names)
     try:
+        for name in names:
+            cluster.start(name)
         cluster.leader(timeout=STARTUP_TIMEOUT)
         yield cluster
     finally:
         for name in list(cluster.procs):
             cluster.kill(name)
+
+
+@pytest.fixture
+def masters(tmp_path):
+    with running_masters(tmp_path, ["m1", "m2", "m3"]) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="module")
 def module_masters(tmp_path_factory):
     """Three masters shared by a module's tests that leave the cluster as they found it."""
-    cluster = MasterCluster(tmp_path_factory.mktemp("masters"), ["m1", "m2", "m3"])
-    for name in ["m1", "m2", "m3"]:
-        cluster.start(name)
-    try:
-        cluster.leader(timeout=STARTUP_TIMEOUT)
+    with running_masters(tmp_path_factory.mktemp("masters"), ["m1", "m2", "m3"]) as cluster:
         yield cluster
-    finally:
-        for name in list(cluster.procs):
-            cluster.kill(name)

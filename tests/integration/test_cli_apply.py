@@ -8,7 +8,6 @@ import tempfile
 
 import pytest
 
-from conftest import MasterCluster
 from raftkube.client.kubeconfig import write_kubeconfig
 from raftkube.remote.inventory import load_inventory
 from test_masters_cli import raftkube
@@ -16,18 +15,10 @@ from test_masters_cli import raftkube
 RC_PATH = "/api/v1/namespaces/default/replicationcontrollers"
 
 
-@pytest.fixture(scope="module")
-def masters(tmp_path_factory):
+@pytest.fixture
+def masters(module_masters):
     """One cluster for the module (each test removes what it made)."""
-    cluster = MasterCluster(tmp_path_factory.mktemp("apply"), ["m1", "m2", "m3"])
-    for name in ["m1", "m2", "m3"]:
-        cluster.start(name)
-    try:
-        cluster.leader()
-        yield cluster
-    finally:
-        for name in list(cluster.procs):
-            cluster.kill(name)
+    return module_masters
 
 
 def remove(masters, *paths):

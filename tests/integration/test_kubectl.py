@@ -17,7 +17,7 @@ import time
 import pytest
 import yaml
 
-from conftest import MasterCluster
+from conftest import running_masters
 from raftkube.client.kubeconfig import write_kubeconfig
 from raftkube.remote.inventory import load_inventory
 
@@ -51,19 +51,13 @@ spec:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    cluster = MasterCluster(tmp_path_factory.mktemp("kubectl"), ["m1"])
-    cluster.start("m1")
-    try:
-        cluster.leader()
+    with running_masters(tmp_path_factory.mktemp("kubectl"), ["m1"]) as cluster:
         cluster.kubeconfig, _ = write_kubeconfig(load_inventory(cluster.inventory), cluster.token)
         deadline = time.monotonic() + 20
         while cluster.request("m1", "GET", "/api/v1/namespaces/default")[0] != 200:
             assert time.monotonic() < deadline, "the default namespace never appeared"
             time.sleep(0.2)
         yield cluster
-    finally:
-        for name in list(cluster.procs):
-            cluster.kill(name)
 
 
 def kubectl(cluster, *args, stdin: str | None = None, check: bool = True, timeout: float = 60):

@@ -9,21 +9,15 @@ import sys
 
 import pytest
 
-from conftest import MasterCluster
+from conftest import running_masters
 from raftkube.pki import ensure_cluster_pki
 from raftkube.remote.inventory import load_inventory
 
 
 @pytest.fixture(scope="module")
 def one_master(tmp_path_factory):
-    cluster = MasterCluster(tmp_path_factory.mktemp("tls"), ["m1"])
-    cluster.start("m1")
-    try:
-        cluster.leader()
+    with running_masters(tmp_path_factory.mktemp("tls"), ["m1"]) as cluster:
         yield cluster
-    finally:
-        for name in list(cluster.procs):
-            cluster.kill(name)
 
 
 def test_plain_http_is_refused(one_master):
