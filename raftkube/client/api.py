@@ -206,6 +206,12 @@ class ApiClient:
             except (*CONNECTION_ERRORS, ValueError) as exc:
                 logger.debug("watch on %s ended: %s", path, _describe(exc))
 
+    def _each_endpoint(self):
+        """(index, endpoint) of every master once, the one that last answered first."""
+        for attempt in range(len(self.endpoints)):
+            index = (self._preferred + attempt) % len(self.endpoints)
+            yield index, self.endpoints[index]
+
     def open_stream(self, method: str, path: str, params: dict | None = None,
                     connect_timeout: float = 3.0, read_timeout: float | None = None) -> _Stream:
         """A long answer (a watch, `logs -f`) from the first master that accepts it.
@@ -215,9 +221,7 @@ class ApiClient:
         """
         target = _with_query(path, params)
         problems = []
-        for attempt in range(len(self.endpoints)):
-            index = (self._preferred + attempt) % len(self.endpoints)
-            endpoint = self.endpoints[index]
+        for index, endpoint in self._each_endpoint():
             connection = self._connect(endpoint, connect_timeout)
             try:
                 connection.request(method, target, headers=self._headers())
@@ -248,9 +252,7 @@ class ApiClient:
 
         target = _with_query(path, params)
         problems = []
-        for attempt in range(len(self.endpoints)):
-            index = (self._preferred + attempt) % len(self.endpoints)
-            endpoint = self.endpoints[index]
+        for index, endpoint in self._each_endpoint():
             connection = self._connect(endpoint, connect_timeout)
             sock = None
             try:
