@@ -197,11 +197,21 @@ class Candidates:
     total: int
 
 
+def _first_failure(pod: PodRequest, node: NodeInfo, filters: list[Filter]) -> str | None:
+    """Why the first filter that refuses `node` does, None when all accept it."""
+    for check in filters:
+        reason = check(pod, node)
+        if reason is not None:
+            return reason
+    return None
+
+
 def candidates(nodes: list[NodeInfo], filters: list[Filter] = NODE_FILTERS) -> Candidates:
     failures: Counter = Counter()
     passed = []
+    anything = PodRequest()  # these filters do not look at it
     for node in nodes:
-        reason = next((r for r in (check(PodRequest(), node) for check in filters) if r is not None), None)
+        reason = _first_failure(anything, node, filters)
         if reason is None:
             passed.append(node)
         else:
@@ -228,11 +238,7 @@ def place(pod: PodRequest, nodes: "list[NodeInfo] | Candidates", start: int = 0,
     count = len(nodes)
     for offset in range(count):
         node = nodes[(start + offset) % count]
-        reason = None
-        for check in filters:
-            reason = check(pod, node)
-            if reason is not None:
-                break
+        reason = _first_failure(pod, node, filters)
         if reason is not None:
             failures[reason] += 1
             continue
