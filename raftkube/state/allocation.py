@@ -48,11 +48,12 @@ def complete(lister: Lister, getter: Callable[[str, str, str], dict | None],
     """`obj` (about to be stored over `current`, None on create) with its addresses.
 
     `lister(kind)` lists every stored object of a kind, `getter(kind, ns, name)` finds one;
-    `pod_ips` are the pod IPs held now when the caller keeps them at hand (else they are
-    read from the pods: a bind would then scan every pod). Returns `obj` itself when
+    `pod_ips` are the pod IPs held now, required for a Pod (the caller keeps them indexed:
+    reading them from the pods at every bind scanned every pod). Returns `obj` itself when
     nothing changes, else a new dict (stored objects are never mutated).
     """
     if kind == "Pod":
+        assert pod_ips is not None, "a pod's addresses need the pod IPs in use"
         return _guarded(kind, _pod_of, lister, getter, current, obj, pod_ips)
     allocate = {"Service": _service, "Node": _node}.get(kind)
     if allocate is None:
@@ -129,7 +130,7 @@ def node_cidr(cluster_cidr: str, taken: Iterable[ipaddress.IPv4Network]) -> ipad
 # -- pods -----------------------------------------------------------------------------
 
 
-def _pod_of(lister: Lister, getter, current: dict | None, obj: dict, pod_ips: Collection[str] | None) -> dict:
+def _pod_of(lister: Lister, getter, current: dict | None, obj: dict, pod_ips: Collection[str]) -> dict:
     """A pod keeps the IP it got when first bound to a node with a pod CIDR, for life.
 
     Whatever a status write says about podIP is replaced by the allocated one, so a
@@ -142,7 +143,7 @@ def _pod_of(lister: Lister, getter, current: dict | None, obj: dict, pod_ips: Co
         node = getter("Node", "", node_name) if node_name else None
         cidr = ((node or {}).get("spec") or {}).get("podCIDR")
         if cidr:
-            ip = str(pod_ip(cidr, _pod_ips(lister) if pod_ips is None else pod_ips))
+            ip = str(pod_ip(cidr, pod_ips))
     if ip:
         if status.get("podIP") == ip and status.get("podIPs") == [{"ip": ip}]:
             return obj
@@ -150,10 +151,6 @@ def _pod_of(lister: Lister, getter, current: dict | None, obj: dict, pod_ips: Co
     if "podIP" in status or "podIPs" in status:
         return {**obj, "status": {k: v for k, v in status.items() if k not in ("podIP", "podIPs")}}
     return obj
-
-
-def _pod_ips(lister: Lister) -> set[str]:
-    return {(p.get("status") or {}).get("podIP") for p in lister("Pod")} - {None}
 
 
 def pod_ip(node_cidr: str, taken: Collection[str]) -> ipaddress.IPv4Address:
