@@ -16,26 +16,15 @@ import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from cli_latency import start_local_masters  # noqa: E402
+from cli_latency import start_local_masters, wall  # noqa: E402
 
 from raftkube.client.kubeconfig import write_kubeconfig  # noqa: E402
 from raftkube.remote.inventory import load_inventory  # noqa: E402
-
-
-def wall(argv: list[str], env: dict) -> float:
-    started = time.perf_counter()
-    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    took = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed: {done.stderr.decode().strip()}")
-    return took
 
 
 def main() -> None:
