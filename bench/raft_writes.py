@@ -18,7 +18,6 @@ import asyncio
 import os
 import resource
 import signal
-import socket
 import ssl
 import statistics
 import subprocess
@@ -35,6 +34,9 @@ from raftkube.pki import ensure_cluster_pki
 from raftkube.remote.inventory import load_inventory
 from raftkube.state.store import raft_conf
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout: tests.ports
+from tests.ports import free_port  # noqa: E402
+
 TOKEN = "bench-token"
 
 
@@ -42,12 +44,6 @@ def pod(name: str) -> dict:
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": "default", "labels": {"app": "bench"}},
             "spec": {"containers": [{"name": "main", "image": "busybox"}]}}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # -- raw pysyncobj --------------------------------------------------------------------

@@ -19,18 +19,13 @@ import pytest
 
 from raftkube.pki import ensure_cluster_pki
 from raftkube.remote.inventory import load_inventory
+from tests.ports import free_port
 
 TOKEN = "integration-test-token"
 # Three fresh master processes import aiohttp, pysyncobj and the loops before they elect:
 # on a loaded 2-core machine that alone took over 20 s.
 STARTUP_TIMEOUT = 60.0
 RAFT_SECRET = "integration-test-raft-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class MasterCluster:
@@ -133,6 +128,7 @@ class MasterCluster:
         """The master that leads with a quorum and a committed barrier, once there is one."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            self.check_running()
             statuses = {name: self.status(name) for name in self.procs}
             if not all(statuses.values()):  # a master's API not up yet: tests talk to all of them
                 time.sleep(0.1)
@@ -147,6 +143,14 @@ class MasterCluster:
                         return name
             time.sleep(0.1)
         raise AssertionError(f"no leader within {timeout}s; logs in {self.root}")
+
+    def check_running(self) -> None:
+        """Fail at once, with its last words, when a master started here has exited."""
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                lines = (self.root / f"{name}.log").read_text(errors="replace").splitlines()
+                raise AssertionError(f"master {name} exited with {proc.returncode}: "
+                                     f"{lines[-1] if lines else 'no output'}")
 
     def followers(self) -> list[str]:
         leader = self.leader()

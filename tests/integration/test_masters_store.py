@@ -8,10 +8,12 @@ import time
 
 from aiohttp import web
 
-from conftest import free_port, pod
+from conftest import pod
+
 from raftkube.state.api import ApiServer
 from raftkube.state.committer import Committer, NoQuorum
 from raftkube.state.store import Store, raft_conf
+from tests.ports import free_port
 
 NAMESPACE = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}
 

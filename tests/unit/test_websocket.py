@@ -80,10 +80,13 @@ def serve_once(answer) -> tuple[socket.socket, list[bytes]]:
             request += server.recv(4096)
         seen.append(request)
         server.sendall(answer(request))
-        for payload in (b"\x01out", b"\x03{}"):
-            server.sendall(server_frame(payload))
-        server.sendall(server_frame(b"are you there", PING))
-        seen.append(server.recv(4096))  # the pong
+        try:  # a client that refused the handshake has closed its end: nothing more to say
+            for payload in (b"\x01out", b"\x03{}"):
+                server.sendall(server_frame(payload))
+            server.sendall(server_frame(b"are you there", PING))
+            seen.append(server.recv(4096))  # the pong
+        except OSError:
+            pass
         server.close()
 
     threading.Thread(target=run, daemon=True).start()
