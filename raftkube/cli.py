@@ -15,7 +15,7 @@ from raftkube.errors import UserError
 # name -> ("module:attribute", short help shown by `raftkube --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
     "apply": ("raftkube.client.applying:apply", "Create or update objects from manifests (three-way)."),
-    "diff": ("raftkube.client.applying:diff", "Show what `apply -f FILE` would change (exit 1 if anything)."),
+    "diff": ("raftkube.client.applying:diff", "Show what `apply -f FILE` would change (exit 1 if anything, 2 on an error)."),
     "get": ("raftkube.client.commands:get", "Show one object, or list (and watch) objects of a kind."),
     "describe": ("raftkube.client.commands:describe", "Show one object in detail, with its recent events."),
     "delete": ("raftkube.client.commands:delete", "Delete objects by name, by -f FILE, or by -l SELECTOR."),
@@ -40,7 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 class _Group(click.Group):
     """Imports a subcommand when it is used, and turns a `UserError` from any of them
-    into one line on stderr and exit code 1."""
+    into one line on stderr and its exit code (1 unless the command says otherwise)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -83,7 +83,7 @@ class _Group(click.Group):
             click.echo(f"error: {exc}", err=True)
             if ctx.params.get("verbose"):
                 _print_cause(exc)
-            sys.exit(1)
+            sys.exit(exc.exit_code)
 
 
 def _print_cause(exc: BaseException) -> None:

@@ -170,17 +170,22 @@ def _prune(client: ApiClient, manifests: list[dict], selector: str, namespace: s
 @namespace_option
 @inventory_option
 def diff(source: str, recursive: bool, namespace: str | None, inventory: str | None) -> None:
-    """Show, as a unified diff, what `apply -f FILE` would change; exit 1 if anything."""
-    manifests = _read(source, recursive, namespace)
-    masters = find_masters(inventory)
+    """Show, as a unified diff, what `apply -f FILE` would change: exit 0 if nothing, 1 if
+    anything, 2 on an error (kubectl diff's codes, so a script can tell them apart)."""
     differs = False
-    with masters.client() as client:
-        for manifest in manifests:
-            step = plan(client, manifest)
-            text = diff_text(step)
-            if text:
-                differs = True
-                click.echo(text)
+    try:
+        manifests = _read(source, recursive, namespace)
+        masters = find_masters(inventory)
+        with masters.client() as client:
+            for manifest in manifests:
+                step = plan(client, manifest)
+                text = diff_text(step)
+                if text:
+                    differs = True
+                    click.echo(text)
+    except UserError as exc:
+        exc.exit_code = 2
+        raise
     sys.exit(1 if differs else 0)
 
 

@@ -94,6 +94,10 @@ def test_dry_run_and_a_new_object_in_diff(masters, tmp_path):
     manifest.write_text(SVC)
     diff = raftkube(masters, "diff", "-f", str(manifest))
     assert diff.returncode == 1 and "+++ MERGED/v1.Service.default.web" in diff.stdout
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(SVC.replace("port: 80", "port: 99999"))
+    failed = raftkube(masters, "diff", "-f", str(broken))  # kubectl diff: >1 is an error, not a difference
+    assert failed.returncode == 2 and failed.stderr.startswith("error: ") and not failed.stdout, failed
     dry = raftkube(masters, "apply", "-f", str(manifest), "--dry-run")
     assert dry.stdout.strip() == "service/web created (dry run)"
     assert masters.request("m1", "GET", "/api/v1/namespaces/default/services/web")[0] == 404
