@@ -140,7 +140,7 @@ def _container_status(spec_c: dict, seen: dict | None, old: dict | None, spec: d
         current = {"running": {"startedAt": timestamp(seen["started_at"])} if seen.get("started_at") else {}}
     elif state in EXITED_STATES:
         delay = _backoff(spec.get("restartPolicy", "Always"), seen) if restarts else None
-        if delay is None:
+        if not delay:  # stays down, or restarts at once (a first crash): no back-off to show
             current = _terminated(seen, seen["id"])
         else:
             # Kubernetes shows the run that ended as lastState while it waits to start the next.

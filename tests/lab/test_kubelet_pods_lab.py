@@ -74,6 +74,7 @@ class CrashLoopWatch(threading.Thread):
                 app = app_status(pod(client, "crasher"))
                 waiting = app.get("state", {}).get("waiting", {})
                 if waiting.get("reason") == "CrashLoopBackOff" and app["restartCount"] not in self.seen:
+                    assert app["restartCount"] > 0, "a first crash waits for no back-off"
                     self.seen[app["restartCount"]] = (time.monotonic(), waiting["message"], app["lastState"])
                 time.sleep(0.3)
 
@@ -204,12 +205,13 @@ def test_deleting_a_pod_waits_its_grace_only_for_a_process_ignoring_sigterm(api,
 def test_container_exiting_at_once_backs_off(api, crash_loop):
     crash_loop.join(timeout=150)
     seen = crash_loop.seen
-    assert crash_loop.error is None and sorted(seen) == [0, 1, 2], (crash_loop.error, seen)
+    # The first crash is restarted at once (no back-off to see), then 10 s, 20 s, 40 s.
+    assert crash_loop.error is None and sorted(seen) == [1, 2, 3], (crash_loop.error, seen)
     for count, (_, message, last) in seen.items():
-        assert f"back-off {10 * 2 ** count}s" in message
+        assert f"back-off {10 * 2 ** (count - 1)}s" in message
         assert last["terminated"]["exitCode"] == 3
     # Each wait is twice the one before (10 s, then 20 s): compared, not timed.
-    first_wait, second_wait = seen[1][0] - seen[0][0], seen[2][0] - seen[1][0]
+    first_wait, second_wait = seen[2][0] - seen[1][0], seen[3][0] - seen[2][0]
     assert second_wait > first_wait * 1.5, (first_wait, second_wait)
     obj = pod(api, "crasher")
     assert obj["status"]["phase"] == "Running" and condition(obj, "Ready") == "False"

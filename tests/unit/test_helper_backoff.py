@@ -14,18 +14,19 @@ def test_policy_decides_whether_to_restart_at_all(policy, exit_code, restarts):
     assert (delay is None) is restarts
 
 
-@pytest.mark.parametrize("count, delay", [(0, 10), (1, 20), (2, 40), (3, 80), (4, 160), (5, 300), (6, 300), (100, 300)])
-def test_back_off_doubles_from_10s_up_to_5min(count, delay):
+@pytest.mark.parametrize("count, delay",
+                         [(0, 0), (1, 10), (2, 20), (3, 40), (4, 80), (5, 160), (6, 300), (7, 300), (100, 300)])
+def test_a_first_crash_restarts_at_once_then_back_off_doubles_from_10s_up_to_5min(count, delay):
     assert next_restart("Always", 1, count, finished_at=1000.0, now=1000.0, started_at=999.0) == delay
 
 
 def test_time_already_waited_counts():
-    assert next_restart("Always", 1, 1, finished_at=1000.0, now=1015.0) == 5.0
-    assert next_restart("Always", 1, 1, finished_at=1000.0, now=1100.0) == 0.0
+    assert next_restart("Always", 1, 2, finished_at=1000.0, now=1015.0) == 5.0
+    assert next_restart("Always", 1, 2, finished_at=1000.0, now=1100.0) == 0.0
 
 
 def test_back_off_resets_after_ten_minutes_of_running():
-    assert next_restart("Always", 1, 7, finished_at=2000.0, now=2000.0, started_at=1400.0) == 10.0
+    assert next_restart("Always", 1, 7, finished_at=2000.0, now=2000.0, started_at=1400.0) == 0.0
     assert next_restart("Always", 1, 7, finished_at=2000.0, now=2000.0, started_at=1401.0) == 300.0
 
 

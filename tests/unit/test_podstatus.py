@@ -162,13 +162,22 @@ def test_crash_loop_waits_with_the_run_that_ended_as_last_state():
     status = pod_status(make_pod("app"), observed, HOST, NOW)
     [app] = status["containerStatuses"]
     assert app["state"]["waiting"]["reason"] == "CrashLoopBackOff"
-    assert "back-off 40s" in app["state"]["waiting"]["message"]
+    assert "back-off 20s" in app["state"]["waiting"]["message"]
     assert app["lastState"]["terminated"]["exitCode"] == 1
     assert app["lastState"]["terminated"]["finishedAt"] == timestamp(NOW - 5)
     assert app["restartCount"] == 2 and app["ready"] is False
     assert status["phase"] == "Running"
     later = make_pod("app", status=copy.deepcopy(status))
     assert pod_status(later, observed, HOST, NOW + 20) == status  # the back-off's passing is no change
+
+
+def test_a_first_crash_shows_the_run_that_ended_and_no_back_off():
+    observed = report(seen("app", "exited", exit_code=1, since=NOW - 8, until=NOW - 5))
+    status = pod_status(make_pod("app"), observed, HOST, NOW)
+    [app] = status["containerStatuses"]
+    assert app["state"]["terminated"]["exitCode"] == 1 and app["restartCount"] == 0
+    assert status["phase"] == "Running"  # restartPolicy Always: it is restarted at once
+    assert restart_plan(make_pod("app"), observed, NOW) == [("app", NOW)]
 
 
 def test_restarted_container_shows_the_previous_termination():
@@ -206,11 +215,11 @@ def test_restart_plan_follows_restart_policy(policy, code, restarted):
     assert plan == ([("app", NOW)] if restarted else [])
 
 
-@pytest.mark.parametrize("restarts, delay", [(0, 10), (1, 20), (2, 40), (5, 300)])
+@pytest.mark.parametrize("restarts, delay", [(1, 10), (2, 20), (3, 40), (6, 300)])
 def test_restart_plan_backs_off_from_the_finish_time(restarts, delay):
     observed = report(seen("app", "exited", exit_code=1, restarts=restarts, since=NOW - 3, until=NOW - 2))
     [(name, at)] = restart_plan(make_pod("app"), observed, NOW)
-    assert name == "app" and at == pytest.approx(NOW - 2 + delay)
+    assert name == "app" and at == pytest.approx(NOW - 2 + delay, abs=1e-3)  # approx's default: 1e-6 of NOW
 
 
 def test_restart_plan_leaves_running_and_missing_containers_alone():

@@ -3,12 +3,12 @@
 A pure decision so the leader's reconcile loop can call it with what `list_pods`
 reported; the helper only does the restart it is told to do.
 
-Kubernetes waits 10 s after the first exit, doubling per restart up to 5 min, and
-forgets the back-off once a container has run for 10 min. Kubernetes keeps that
+Kubernetes restarts a container's first crash at once, then waits 10 s before the
+next restart, doubling per crash up to 5 min, and forgets the back-off once a container
+has run for 10 min (its next crash is a first crash again). Kubernetes keeps that
 back-off apart from the restart count; here the count is all we have, so after a
-container that ran 10 min crashes again, the back-off restarts from 10 s but the one
-after it continues from the count (it is never shorter than Kubernetes' would be
-after the second quick crash, and never longer than 5 min).
+container that ran 10 min crashes, it is restarted at once but the crash after that
+waits as the count says (never shorter than Kubernetes' wait, never longer than 5 min).
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ POLICIES = ("Always", "OnFailure", "Never")
 
 
 def restart_delay(restart_count: int) -> float:
-    """The back-off before restart number `restart_count + 1`."""
-    return min(INITIAL_DELAY * 2 ** min(restart_count, 16), MAX_DELAY)
+    """The back-off before restart number `restart_count + 1`: none before the first."""
+    if restart_count <= 0:
+        return 0.0
+    return min(INITIAL_DELAY * 2 ** min(restart_count - 1, 16), MAX_DELAY)
 
 
 def next_restart(
@@ -42,5 +44,5 @@ def next_restart(
     if policy == "Never" or (policy == "OnFailure" and exit_code == 0):
         return None
     ran_long = started_at is not None and finished_at - started_at >= RESET_AFTER
-    delay = INITIAL_DELAY if ran_long else restart_delay(restart_count)
+    delay = 0.0 if ran_long else restart_delay(restart_count)
     return max(0.0, finished_at + delay - now)
