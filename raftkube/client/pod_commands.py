@@ -110,20 +110,24 @@ def exec_(pod: str, command: tuple[str, ...], container: str | None, pass_stdin:
 def _session(ws, pass_stdin: bool, tty: bool) -> int:
     """Relay stdin to the command and its output back until its Status; its exit code."""
     stdin_fd = sys.stdin.fileno() if pass_stdin else None
-    restore = None
+    restore = terminal = resized = stop_watching = None
     if tty and stdin_fd is not None and os.isatty(stdin_fd):
         import termios
         import tty as tty_mode
 
-        restore = termios.tcgetattr(stdin_fd)
-        tty_mode.setraw(stdin_fd)
-        size = os.get_terminal_size(stdin_fd)
-        ws.send(bytes([RESIZE]) + json.dumps({"Width": size.columns, "Height": size.lines}).encode())
+        terminal = stdin_fd
+        restore = termios.tcgetattr(terminal)
+        tty_mode.setraw(terminal)
+        _send_size(ws, terminal)
+        resized, stop_watching = _watch_resizes()
     v5 = ws.protocol == PROTOCOLS[0]
     try:
         while True:
-            readable = [ws] if ws.pending() else select.select(
-                [ws] + ([stdin_fd] if stdin_fd is not None else []), [], [])[0]
+            watched = [ws] + [fd for fd in (stdin_fd, resized) if fd is not None]
+            readable = [ws] if ws.pending() else select.select(watched, [], [])[0]
+            if resized is not None and resized in readable:
+                os.read(resized, 512)
+                _send_size(ws, terminal)
             if stdin_fd is not None and stdin_fd in readable:
                 chunk = os.read(stdin_fd, 65536)
                 if chunk:
@@ -147,7 +151,37 @@ def _session(ws, pass_stdin: bool, tty: bool) -> int:
         if restore is not None:
             import termios
 
-            termios.tcsetattr(stdin_fd if stdin_fd is not None else sys.stdin.fileno(), termios.TCSADRAIN, restore)
+            stop_watching()
+            termios.tcsetattr(terminal, termios.TCSADRAIN, restore)
+
+
+def _send_size(ws, terminal: int) -> None:
+    size = os.get_terminal_size(terminal)
+    ws.send(bytes([RESIZE]) + json.dumps({"Width": size.columns, "Height": size.lines}).encode())
+
+
+def _watch_resizes():
+    """(a descriptor that turns readable when the terminal is resized, a function that
+    stops watching): SIGWINCH wakes the select() the session waits in."""
+    import signal
+
+    wake, note = os.pipe()
+    os.set_blocking(note, False)
+
+    def noted(signum, frame):
+        try:
+            os.write(note, b"\0")
+        except BlockingIOError:  # already readable: one resize message will send the latest size
+            pass
+
+    previous = signal.signal(signal.SIGWINCH, noted)
+
+    def stop() -> None:
+        signal.signal(signal.SIGWINCH, previous)
+        os.close(wake)
+        os.close(note)
+
+    return wake, stop
 
 
 def _deliver(payload: bytes) -> int | None:

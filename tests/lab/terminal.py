@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import select
 import signal
+import struct
+import termios
 import time
 
 
@@ -30,6 +33,10 @@ class Terminal:
 
     def type(self, text: bytes) -> None:
         os.write(self.fd, text)
+
+    def resize(self, rows: int, columns: int) -> None:
+        """What a terminal window does: the kernel sends the command SIGWINCH."""
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
 
     def wait(self) -> int:
         _, status = os.waitpid(self.pid, 0)

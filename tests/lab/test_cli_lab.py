@@ -209,9 +209,13 @@ def test_exec_with_a_terminal(lab, talker):
         term.read_until(b"# ", 30)
         term.type(b"tty; echo $((6*7))\r")
         term.read_until(b"42", 30)
+        term.resize(33, 111)  # the window is resized: the command's terminal follows
+        term.type(b"stty size\r")
+        term.read_until(b"33 111", 30)
         term.type(b"exit 5\r")
         code = term.wait()
     assert b"/dev/pts/" in term.output and b"42" in term.output, term.output
+    assert b"33 111" in term.output, term.output
     assert code == 5
 
 
