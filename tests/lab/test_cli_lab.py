@@ -185,6 +185,20 @@ def test_logs_follow_shows_each_line_within_a_second(lab, talker):
     assert max(delays) <= 1.0, delays
 
 
+def test_logs_tail_0_shows_only_what_comes_next(lab, talker):
+    last = int(ok(lab, "logs", talker, "--tail", "1").split()[1])
+    assert ok(lab, "logs", talker, "--tail", "0") == ""
+    env = {**os.environ, "RAFTKUBE_INVENTORY": str(lab.inventory_path)}
+    follow = subprocess.Popen([sys.executable, "-m", "raftkube", "logs", "-f", "--tail", "0", talker],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        first = follow.stdout.readline()
+    finally:
+        follow.kill()
+        follow.wait()
+    assert first.startswith("line ") and int(first.split()[1]) > last, (first, last)
+
+
 def test_exec_exit_code_and_stdin(lab, talker):
     done = raftkube(lab, "exec", talker, "--", "sh", "-c", "echo out; echo err >&2; exit 3")
     assert done.returncode == 3 and done.stdout == "out\n" and done.stderr == "err\n"

@@ -74,6 +74,7 @@ class Streams:
                 options["since"] = float(since)
             elif tail is not None and tail >= 0:
                 options["tail"] = tail
+            asked_at = time.time()
             raw = found.logs(**options)
         lines = raw.splitlines(keepends=True)
         out = bytearray()
@@ -87,6 +88,8 @@ class Streams:
                 break
             out += line if timestamps else text
             cursor = stamp_text
+        if cursor is None:  # nothing written yet (or `--tail 0`): the next read starts from now
+            cursor = _docker_stamp(asked_at)
         return {"data": _b64(bytes(out)), "cursor": cursor, "running": state.get("Running", False)}
 
     # -- exec ---------------------------------------------------------------------------
@@ -205,6 +208,12 @@ class Streams:
             idle = [name for name, s in self._sessions.items() if now - s.used > SESSION_IDLE]
         for name in idle:
             self._close(name)
+
+
+def _docker_stamp(seconds: float) -> str:
+    """Unix seconds in the fixed-width form Docker stamps log lines with (so they compare as text)."""
+    whole = int(seconds)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((seconds - whole) * 1e9):09d}Z"
 
 
 def _docker_seconds(stamp: str | None) -> float:
