@@ -84,7 +84,9 @@ class LoopContext:
     `hosts` is the leader's `HostPool` (None when the inventory has no nodes) and
     `node_hosts` the `[nodes]` hosts by name; `executor` runs blocking host calls;
     `heard[node]` is when (monotonic) that node's helper last answered (the kubelet
-    worker writes it, node lifecycle reads it); `events` is the `EventRecorder`.
+    worker writes it, node lifecycle reads it); `events` is the `EventRecorder`;
+    `masters_heard(silence)` maps each master's address to whether this leader heard
+    from it over Raft within `silence` seconds (None without an inventory).
     """
 
     holder: str
@@ -99,6 +101,7 @@ class LoopContext:
     events: Any = None
     started: float = field(default_factory=time.monotonic)
     heard: dict[str, float] = field(default_factory=dict)
+    masters_heard: Callable[[float], dict[str, bool]] | None = None
 
     def check(self) -> None:
         """Raise `Fenced` unless this master may act now."""

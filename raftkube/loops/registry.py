@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from raftkube.loops.clusterdns import ClusterDns
 from raftkube.loops.endpoints import EndpointsController
 from raftkube.loops.gc import GarbageCollector
 from raftkube.loops.kubelet import Kubelets
@@ -18,6 +19,7 @@ CONTROLLERS: list = [
     NodeLifecycle,
     Kubelets,
     EndpointsController,
+    ClusterDns,
     NetworkSync,
 ]
 

@@ -175,13 +175,24 @@ class Loops:
         cache.pump()  # everything applied so far, before the controllers look
         ctx = LoopContext(holder=self._holder, term=term, cache=cache, committer=Committer(self._store),
                           fenced=lambda: not self.holds_lease(), settings=self._settings,
-                          hosts=self._pool, node_hosts=dict(self._node_hosts), executor=self._executor)
+                          hosts=self._pool, node_hosts=dict(self._node_hosts), executor=self._executor,
+                          masters_heard=self._masters_heard if self._inventory else None)
         ctx.events = EventRecorder(ctx)
         controllers = [ctx.events] + [factory(ctx) for factory in registry.CONTROLLERS]
         for controller in controllers:
             controller.setup()
         self.context = ctx
         return {"cache": cache, "controllers": controllers}
+
+    def _masters_heard(self, silence: float) -> dict[str, bool]:
+        """Each master's address -> whether this replica heard from it over Raft within
+        `silence` seconds (itself always)."""
+        heard = self._store.heard_within(silence)
+        verdicts: dict[str, bool] = {}
+        for master in self._inventory.masters:
+            verdicts[master.address] = (verdicts.get(master.address, False)
+                                        or f"{master.address}:{master.raft_port}" in heard)
+        return verdicts
 
     def _open_hosts(self):
         from raftkube.remote.pool import HostPool

@@ -199,16 +199,12 @@ class Store(SyncObj):
         counts followers that answered recently, a follower asks when the leader last
         pushed its election deadline back (reading pysyncobj 0.3.17's private fields).
         """
-        now = raft_patches.monotonic()
         if self._isLeader():
-            responses = dict(self._SyncObj__lastResponseTime)
-            others = self.otherNodes
-            fresh = sum(1 for node in others if responses.get(node, 0) > now - within)
-            return fresh + 1 > (len(others) + 1) / 2
+            return len(self.heard_within(within)) > (len(self.otherNodes) + 1) / 2
         if self._getLeader() is None:
             return False
         last_heard = self._SyncObj__raftElectionDeadline - self.conf.raftMaxTimeout
-        return now - last_heard < within
+        return raft_patches.monotonic() - last_heard < within
 
     def _notify(self, revision: int) -> None:
         for listener in list(self._listeners):
@@ -242,6 +238,17 @@ class Store(SyncObj):
     @property
     def is_leader(self) -> bool:
         return self._isLeader()
+
+    def heard_within(self, within: float) -> set[str]:
+        """As leader: the Raft addresses of the members heard from in the last `within`
+        seconds (each follower answers the leader's heartbeats), this replica included.
+        Elsewhere only this replica's own address."""
+        heard = {self.selfNode.address}
+        if self._isLeader():
+            since = raft_patches.monotonic() - within
+            responses = dict(self._SyncObj__lastResponseTime)
+            heard |= {node.address for node in self.otherNodes if responses.get(node, 0) > since}
+        return heard
 
     def raft_status(self) -> dict:
         """This replica's view: its state, leader, term, indexes and every member's match."""

@@ -119,6 +119,17 @@ def leader_host(lab, api) -> str:
     return next(m.name for m in inventory.masters if f"{m.address}:{m.raft_port}" == leader)
 
 
+def master_ips(lab) -> set[str]:
+    return {m.address for m in load_inventory(lab.inventory_path).masters}
+
+
+def dns_masters(api) -> tuple[set[str], set[str]]:
+    """kube-dns' endpoint IPs: (ready, not ready)."""
+    [subset] = api.get("/api/v1/namespaces/kube-system/endpoints/kube-dns")["subsets"]
+    return ({a["ip"] for a in subset.get("addresses") or ()},
+            {a["ip"] for a in subset.get("notReadyAddresses") or ()})
+
+
 def test_rc_runs_spread_scales_and_is_deleted_with_its_containers(lab, api):
     api.create(f"{NS}/replicationcontrollers", rc("web", 6))
     items = wait_for(lambda: converged(api, "web", 6), what="6 running pods")
@@ -246,8 +257,13 @@ def test_leader_stopped_during_scale_up_new_leader_finishes_old_one_does_not_act
             raise AssertionError(f"{exc}\n{master_logs(lab)}") from None
         new_leader = leader_host(lab, api)
         assert new_leader != old_leader
+        # Pods' DNS lookups no longer go to the stopped master.
+        stopped_ip = load_inventory(lab.inventory_path).host(old_leader).address
+        wait_for(lambda: dns_masters(api) == (master_ips(lab) - {stopped_ip}, {stopped_ip}),
+                 what=f"{old_leader}'s DNS server out of kube-dns' endpoints")
     finally:
         lab.start(old_leader)
+    wait_for(lambda: dns_masters(api) == (master_ips(lab), set()), what=f"{old_leader}'s DNS server back")
     live = {p["metadata"]["uid"] for p in items}
     time.sleep(3)  # the old leader is back: give it time to (wrongly) act
     items = wait_for(lambda: converged(api, "fail", 12), what="still 12")
