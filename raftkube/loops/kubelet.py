@@ -219,11 +219,14 @@ class NodeWorker:
     async def _restarts(self, pod: dict, seen: dict, now: float) -> bool:
         acted = False
         uid = pod["metadata"]["uid"]
+        counts = {c.get("name"): c.get("restart_count") or 0 for c in seen.get("containers") or ()}
         for container, when in podstatus.restart_plan(pod, seen, now):
             if when <= now:
                 try:
-                    await self.ctx.host_call(self.node, "restart_container", {"uid": uid, "container": container},
-                                             timeout=30)
+                    # Conditional on the count seen: never a second restart of a run just begun.
+                    await self.ctx.host_call(self.node, "restart_container",
+                                             {"uid": uid, "container": container,
+                                              "restart_count": counts.get(container, 0)}, timeout=30)
                     acted = True
                 except StaleTermError as exc:
                     raise Fenced(str(exc)) from None
@@ -232,7 +235,8 @@ class NodeWorker:
                 self._backoffs.pop((uid, container), None)
             else:
                 self._next_wake = min(self._next_wake or when, when)
-                if self._backoffs.get((uid, container)) != when:
+                # A first crash has no back-off (only a host clock ahead of ours delays it).
+                if self._backoffs.get((uid, container)) != when and counts.get(container, 0):
                     self._backoffs[(uid, container)] = when
                     self.ctx.events.record(pod, "BackOff", f"Back-off restarting failed container {container} "
                                                            f"in pod {pod['metadata']['name']}", type="Warning")

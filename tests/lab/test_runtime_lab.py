@@ -148,9 +148,12 @@ def test_exited_container_is_reported_and_restarted_with_a_count(conn):
     assert exited["started_at"] > 0 and abs(exited["finished_at"] - exited["started_at"]) < 5
     # ensure_pod does not restart it: restarts are the leader's call, with back-off.
     assert call(conn, "ensure_pod", pod=p)["created"] == []
-    assert call(conn, "restart_container", uid=uid, container="crash")["restart_count"] == 1
+    assert call(conn, "restart_container", uid=uid, container="crash", restart_count=0)["restart_count"] == 1
     again = wait_state(conn, uid, "crash", "exited")
     assert again["restart_count"] == 1 and again["started_at"] >= exited["started_at"]
+    # A late or retried call, made on the count seen before that restart, does nothing.
+    assert call(conn, "restart_container", uid=uid, container="crash", restart_count=0)["restart_count"] == 1
+    assert wait_state(conn, uid, "crash", "exited")["started_at"] == again["started_at"]
     call(conn, "remove_pod", uid=uid)
 
 

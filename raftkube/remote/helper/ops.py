@@ -81,7 +81,8 @@ def make_ops(state_dir: Path, docker_host: str, superseded: Callable[[], bool] =
         "list_pods": lambda: pods().list_pods(),
         "logs": lambda uid, container, tail=100: pods().logs(uid, container, tail),
         "exec": lambda uid, container, argv: pods().exec(uid, container, argv),
-        "restart_container": lambda uid, container: pods().restart_container(uid, container),
+        "restart_container": lambda uid, container, restart_count=None: pods().restart_container(
+            uid, container, restart_count),
         "ensure_node_network": lambda pod_cidr, routes, cluster_cidr, service_cidr, dns_ip=None: network().ensure_node(
             pod_cidr, routes, cluster_cidr, service_cidr, **({"dns_ip": dns_ip} if dns_ip else {})),
         "sync_services": lambda ruleset: network().sync_services(ruleset),

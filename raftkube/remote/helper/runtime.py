@@ -244,9 +244,17 @@ class PodRuntime:
             result = self._container(uid, container).exec_run(argv)
         return {"exit_code": result.exit_code, "output": result.output.decode(errors="replace")}
 
-    def restart_container(self, uid: str, container: str) -> dict:
-        """Start the container again (stop it first if running), remembering the run that ended."""
+    def restart_container(self, uid: str, container: str, restart_count: int | None = None) -> dict:
+        """Start the container again (stop it first if running), remembering the run that ended.
+
+        With `restart_count` (the count the caller saw), a container restarted since then
+        is left alone: a retried or late call never restarts a run that just began."""
         with self._pod_lock(uid), self._docker():
+            if restart_count is not None:
+                with self._memory_lock:
+                    count = self._restarts(uid).get(container, {}).get("count", 0)
+                if count != restart_count:
+                    return {"uid": uid, "container": container, "restart_count": count}
             found = self._container(uid, container)
             if found.status == "running":
                 found.stop(timeout=10)
