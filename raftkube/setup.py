@@ -375,6 +375,17 @@ def _cluster_dns_objects(inventory: Inventory) -> list[tuple[str, dict]]:
     return [("services", service), ("endpoints", endpoints)]
 
 
+def _dns_shape(obj: dict) -> dict:
+    """What setup states of a kube-dns object. Endpoints' addresses as one set: the leader
+    moves a master that stopped answering to notReadyAddresses and back (loops/clusterdns)."""
+    shape = {key: value for key, value in obj.items() if key != "metadata"}
+    if obj.get("kind") == "Endpoints":
+        shape["subsets"] = [{"ips": sorted(a.get("ip", "") for key in ("addresses", "notReadyAddresses")
+                                           for a in subset.get(key) or ()),
+                             "ports": subset.get("ports")} for subset in obj.get("subsets") or ()]
+    return shape
+
+
 def _register_cluster_dns(inventory: Inventory, token: str, progress: Progress) -> None:
     deadline = time.monotonic() + 30
     with ApiClient([endpoint(m) for m in inventory.masters], token,
@@ -391,7 +402,7 @@ def _register_cluster_dns(inventory: Inventory, token: str, progress: Progress) 
                 try:
                     if current is None:
                         client.create(path, wanted)
-                    elif _differs({k: v for k, v in wanted.items() if k != "metadata"}, current):
+                    elif _differs(_dns_shape(wanted), _dns_shape(current)):
                         client.replace(f"{path}/kube-dns", {**wanted, "metadata": {
                             **wanted["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]}})
                     break

@@ -263,7 +263,8 @@ def test_leader_stopped_during_scale_up_new_leader_finishes_old_one_does_not_act
                  what=f"{old_leader}'s DNS server out of kube-dns' endpoints")
     finally:
         lab.start(old_leader)
-    wait_for(lambda: dns_masters(api) == (master_ips(lab), set()), what=f"{old_leader}'s DNS server back")
+    wait_for(lambda: dns_masters(api) == (master_ips(lab), set()), timeout=90,
+             what=f"{old_leader}'s DNS server back")  # once heard for clusterdns.HOLD (10 s)
     live = {p["metadata"]["uid"] for p in items}
     time.sleep(3)  # the old leader is back: give it time to (wrongly) act
     items = wait_for(lambda: converged(api, "fail", 12), what="still 12")
