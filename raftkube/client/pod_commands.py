@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -111,17 +113,17 @@ def _session(ws, pass_stdin: bool, tty: bool) -> int:
     """Relay stdin to the command and its output back until its Status; its exit code."""
     stdin_fd = sys.stdin.fileno() if pass_stdin else None
     restore = terminal = resized = stop_watching = None
-    if tty and stdin_fd is not None and os.isatty(stdin_fd):
-        import termios
-        import tty as tty_mode
-
-        terminal = stdin_fd
-        restore = termios.tcgetattr(terminal)
-        tty_mode.setraw(terminal)
-        _send_size(ws, terminal)
-        resized, stop_watching = _watch_resizes()
     v5 = ws.protocol == PROTOCOLS[0]
     try:
+        if tty and stdin_fd is not None and os.isatty(stdin_fd):
+            import termios
+            import tty as tty_mode
+
+            terminal = stdin_fd
+            restore = termios.tcgetattr(terminal)
+            tty_mode.setraw(terminal)
+            resized, stop_watching = _watch_resizes()
+            _send_size(ws, terminal)
         while True:
             watched = [ws] + [fd for fd in (stdin_fd, resized) if fd is not None]
             readable = [ws] if ws.pending() else select.select(watched, [], [])[0]
@@ -151,8 +153,9 @@ def _session(ws, pass_stdin: bool, tty: bool) -> int:
         if restore is not None:
             import termios
 
-            stop_watching()
             termios.tcsetattr(terminal, termios.TCSADRAIN, restore)
+        if stop_watching is not None:
+            stop_watching()
 
 
 def _send_size(ws, terminal: int) -> None:
@@ -160,11 +163,9 @@ def _send_size(ws, terminal: int) -> None:
     ws.send(bytes([RESIZE]) + json.dumps({"Width": size.columns, "Height": size.lines}).encode())
 
 
-def _watch_resizes():
+def _watch_resizes() -> tuple[int, Callable[[], None]]:
     """(a descriptor that turns readable when the terminal is resized, a function that
     stops watching): SIGWINCH wakes the select() the session waits in."""
-    import signal
-
     wake, note = os.pipe()
     os.set_blocking(note, False)
 
