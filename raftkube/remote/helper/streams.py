@@ -85,10 +85,13 @@ class Streams:
             if after and stamp_text <= after:
                 continue
             if len(out) + len(line) > MAX_READ:
+                if not out:  # one line longer than a read: its start, and the next read goes on after it
+                    out += (line if timestamps else text)[:MAX_READ]
+                    cursor = stamp_text
                 break
             out += line if timestamps else text
             cursor = stamp_text
-        if cursor is None:  # nothing written yet (or `--tail 0`): the next read starts from now
+        if not lines and not after:  # nothing written yet (or `--tail 0`): the next read starts from now
             cursor = _docker_stamp(asked_at)
         return {"data": _b64(bytes(out)), "cursor": cursor, "running": state.get("Running", False)}
 
