@@ -184,9 +184,14 @@ def diff(source: str, recursive: bool, namespace: str | None, inventory: str | N
                     differs = True
                     click.echo(text)
     except UserError as exc:
-        exc.exit_code = 2
-        raise
+        raise DiffFailed(str(exc)) from exc
     sys.exit(1 if differs else 0)
+
+
+class DiffFailed(UserError):
+    """diff could not tell: exit 2, as kubectl diff (1 means "differs")."""
+
+    exit_code = 2
 
 
 def diff_text(step: Plan) -> str:
