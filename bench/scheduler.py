@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import ssl
+import statistics
 import sys
 import tempfile
 import time
@@ -125,6 +126,7 @@ def main() -> None:
     parser.add_argument("--pods", type=int, default=5000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--raw-seconds", type=float, default=5.0)
+    parser.add_argument("--raw-rounds", type=int, default=3, help="raw rounds; their median counts")
     parser.add_argument("--log-dir", help="keep the masters' logs here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="raftkube-bench-") as root:
@@ -146,9 +148,14 @@ def main() -> None:
                 proc.terminate()
             for proc in procs:
                 proc.wait(15)
-    raw = max(measure_raw(args.raw_seconds, 256, batch) for batch in (True, False))
+    # One raw run swings by 2x on a shared machine (2,070 then 4,361 calls/s in two runs
+    # here): the raw rate is the median over rounds of the better of pysyncobj's two modes.
+    rounds = [max(measure_raw(args.raw_seconds, 256, batch) for batch in (True, False))
+              for _ in range(args.raw_rounds)]
+    raw = statistics.median(rounds)
     print(f"bound_per_s={bound:.0f} ({args.pods} pods over {args.nodes} nodes, 3 masters)")
-    print(f"raw_replicated_calls_per_s={raw:.0f} (3 pysyncobj nodes)")
+    print(f"raw_replicated_calls_per_s={raw:.0f} median of {', '.join(f'{r:.0f}' for r in rounds)} "
+          "(3 pysyncobj nodes)")
     print(f"ratio={bound / raw:.2f}")
 
 
