@@ -13,6 +13,7 @@ import pytest
 
 from raftkube.lab import Lab
 from raftkube.lab.lab import LAB_ROOT
+from raftkube.lab import network
 from raftkube.lab.network import default_routes
 from raftkube.lab.sandbox import CGROUP_ROOT, RUN_DIR
 
@@ -205,3 +206,22 @@ def test_down_also_kills_what_lab_exec_left_running():
     lab.down(quiet=True)
     assert runner.wait(timeout=10) != 0
     assert leftovers(lab.name) == [] and _pids_mentioning("sleep\x00600") == []
+
+
+def test_deleting_a_link_the_kernel_freed_after_the_lookup_is_not_an_error(monkeypatch):
+    """lab down deletes its veth ends while the kernel frees them with their namespaces:
+    a CI run's teardown failed with ENODEV between `link_lookup` and `link del`."""
+    from pyroute2 import IPRoute
+
+    name = f"rkrace{uuid.uuid4().hex[:6]}"
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=name, kind="bridge")
+        stale = ipr.link_lookup(ifname=name)
+        ipr.link("del", index=stale[0])  # gone now, as a freed veth is
+
+    class StaleLookup(IPRoute):
+        def link_lookup(self, **query):
+            return list(stale)
+
+    monkeypatch.setattr(network, "IPRoute", StaleLookup)
+    network.delete_link(name)
