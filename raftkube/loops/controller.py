@@ -2,8 +2,7 @@
 
 A controller registers cache handlers that queue keys, and implements `sync(key)`: read
 the cache, make one step toward the desired state with conditional writes, return.
-A sync that raises is retried with per-key back-off, a `background()` that raises is
-started again after a pause; `Fenced` ends the controller.
+A sync that raises is retried with per-key back-off; `Fenced` ends the controller.
 """
 
 from __future__ import annotations
@@ -24,10 +23,6 @@ from raftkube.loops.workqueue import WorkQueue
 from raftkube.state.committer import Committer
 
 logger = logging.getLogger(__name__)
-
-BACKGROUND_RESTART = 0.5       # s before a failed background() runs again, doubling...
-BACKGROUND_RESTART_MAX = 30.0  # ...up to this,
-BACKGROUND_RESET = 60.0        # and back to the start after a run this long
 
 
 class Fenced(UserError):
@@ -170,31 +165,13 @@ class Controller:
 
     async def run(self) -> None:
         tasks = [asyncio.create_task(self._worker(), name=f"{self.name}-worker-{n}") for n in range(self.workers)]
-        tasks.append(asyncio.create_task(self._supervised_background(), name=f"{self.name}-background"))
+        tasks.append(asyncio.create_task(self.background(), name=f"{self.name}-background"))
         try:
             await asyncio.gather(*tasks)
         finally:
             for task in tasks:
                 task.cancel()
             self.queue.close()
-
-    async def _supervised_background(self) -> None:
-        """`background()`, started again after a failure with a growing pause: one
-        controller's bug must not end the term's other loops (a node's lifecycle, say)."""
-        failures = 0
-        while True:
-            started = time.monotonic()
-            try:
-                await self.background()
-                return
-            except (Fenced, asyncio.CancelledError):
-                raise
-            except Exception:
-                failures = 1 if time.monotonic() - started >= BACKGROUND_RESET else failures + 1
-                delay = min(BACKGROUND_RESTART * 2 ** (failures - 1), BACKGROUND_RESTART_MAX)
-                logger.exception("%s: background work failed (%d in a row); started again in %.1fs",
-                                 self.name, failures, delay)
-                await asyncio.sleep(delay)
 
     async def _worker(self) -> None:
         while True:

@@ -2,11 +2,8 @@
 
 import asyncio
 import threading
-import types
 
-from raftkube.loops import controller as controller_module
 from raftkube.loops.cache import Cache
-from raftkube.loops.controller import Controller, Fenced
 from raftkube.loops.lease import LEASE_TIMEOUT, RENEW_EVERY, Lease, Sightings
 from raftkube.loops.workqueue import WorkQueue, backoff_delay
 from raftkube.state.commands import ClusterState
@@ -182,67 +179,3 @@ def test_cache_follows_the_store_with_indexes_and_handlers():
         assert cache.revision == store.state.revision
         cache.close()
     asyncio.run(scenario())
-
-
-class _FlakyBackground(Controller):
-    """A controller whose background work fails `failures` times, then waits."""
-
-    name = "flaky"
-
-    def __init__(self, ctx, failures: int, then: BaseException | None = None):
-        super().__init__(ctx)
-        self.failures = failures
-        self.then = then
-        self.runs = 0
-        self.synced: list = []
-        self.steady = asyncio.Event()
-
-    async def background(self) -> None:
-        self.runs += 1
-        if self.runs <= self.failures:
-            raise RuntimeError(f"bug number {self.runs}")
-        if self.then is not None:
-            raise self.then
-        self.steady.set()
-        await asyncio.Event().wait()
-
-    async def sync(self, key) -> None:
-        self.synced.append(key)
-
-
-def test_a_failing_background_is_started_again_and_the_workers_go_on(monkeypatch, caplog):
-    monkeypatch.setattr(controller_module, "BACKGROUND_RESTART", 0.01)
-    ctx = types.SimpleNamespace(cache=None)
-
-    async def scenario():
-        flaky = _FlakyBackground(ctx, failures=3)
-        task = asyncio.create_task(flaky.run())
-        await asyncio.wait_for(flaky.steady.wait(), 5)
-        flaky.queue.add("key")
-        for _ in range(100):
-            if flaky.synced:
-                break
-            await asyncio.sleep(0.01)
-        assert not task.done()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        return flaky
-
-    flaky = asyncio.run(scenario())
-    assert flaky.runs == 4 and flaky.synced == ["key"]
-    assert "bug number 3" in caplog.text and "3 in a row" in caplog.text
-
-
-def test_a_fenced_background_ends_the_controller(monkeypatch):
-    monkeypatch.setattr(controller_module, "BACKGROUND_RESTART", 0.01)
-    ctx = types.SimpleNamespace(cache=None)
-
-    async def scenario():
-        flaky = _FlakyBackground(ctx, failures=1, then=Fenced("lease for term 3 lost"))
-        try:
-            await asyncio.wait_for(flaky.run(), 5)
-        except Fenced:
-            return flaky.runs
-        raise AssertionError("run() returned although its background was fenced")
-
-    assert asyncio.run(scenario()) == 2
