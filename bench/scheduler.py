@@ -129,6 +129,8 @@ def main() -> None:
     parser.add_argument("--raw-rounds", type=int, default=3, help="raw rounds; their median counts")
     parser.add_argument("--log-dir", help="keep the masters' logs here")
     args = parser.parse_args()
+    if args.raw_rounds < 1:
+        parser.error("--raw-rounds must be at least 1")
     with tempfile.TemporaryDirectory(prefix="raftkube-bench-") as root:
         procs, endpoints = start_masters(Path(root))
         if args.log_dir:
@@ -148,7 +150,7 @@ def main() -> None:
                 proc.terminate()
             for proc in procs:
                 proc.wait(15)
-    # One raw run swings by 2x on a shared machine (2,070 then 4,361 calls/s in two runs
+    # One raw run swings by 2x on a shared machine (2,028 then 4,495 calls/s in two rounds
     # here): the raw rate is the median over rounds of the better of pysyncobj's two modes.
     rounds = [max(measure_raw(args.raw_seconds, 256, batch) for batch in (True, False))
               for _ in range(args.raw_rounds)]
