@@ -4,8 +4,6 @@ Hosts get an address on the lab subnet and nothing else: no default route, so a 
 host can reach this machine's end of the bridge and the other hosts, never the world.
 """
 
-import errno
-
 from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
@@ -19,17 +17,13 @@ def create_bridge(name: str, address: str, prefixlen: int) -> None:
 
 
 def delete_link(name: str) -> None:
-    """Delete a link if it exists (deleting one end of a veth removes both).
+    """Delete a link if it exists (deleting one end of a veth removes both), with the
+    helper's rule for a veth the kernel frees meanwhile along with its namespace."""
+    # Imported here: every lab command imports this module, few delete links.
+    from raftkube.remote.helper.network import delete_link as delete_named_link
 
-    The kernel may free a veth between the lookup and the delete (its other end was in a
-    namespace just deleted): a link already gone is what we wanted."""
     with IPRoute() as ipr:
-        for index in ipr.link_lookup(ifname=name):
-            try:
-                ipr.link("del", index=index)
-            except NetlinkError as exc:
-                if exc.code not in (errno.ENODEV, errno.ENOENT):
-                    raise
+        delete_named_link(ipr, name)
 
 
 def create_netns(name: str) -> None:

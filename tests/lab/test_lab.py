@@ -11,9 +11,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from raftkube.lab import Lab
+from raftkube.lab import Lab, network
 from raftkube.lab.lab import LAB_ROOT
-from raftkube.lab import network
 from raftkube.lab.network import default_routes
 from raftkube.lab.sandbox import CGROUP_ROOT, RUN_DIR
 

@@ -122,7 +122,7 @@ class NodeNetwork:
                 if _pod_side_ready(netns, address):
                     return {"uid": uid, "ip": address, "created": False}
                 # A new pause container (new netns) or a half-made pair: start again.
-                _delete_link(ipr, host_end)
+                delete_link(ipr, host_end)
             ipr.link("add", ifname=host_end, kind="veth", peer={"ifname": "eth0", "net_ns_fd": netns})
             index = ipr.link_lookup(ifname=host_end)[0]
             ipr.link("set", index=index, master=bridge[0], state="up")
@@ -143,7 +143,7 @@ class NodeNetwork:
 
     def remove_pod(self, uid: str) -> bool:
         with IPRoute() as ipr:
-            return _delete_link(ipr, host_veth(uid))
+            return delete_link(ipr, host_veth(uid))
 
     # -- files ----------------------------------------------------------------------
 
@@ -250,7 +250,10 @@ def in_netns(path: str, work: Callable[[], T]) -> T:
     return outcome["value"]
 
 
-def _delete_link(ipr: IPRoute, name: str) -> bool:
+def delete_link(ipr: IPRoute, name: str) -> bool:
+    """Delete the link `name` if there is one; True if there was. A link the kernel frees
+    between the lookup and the delete (a veth whose other end's namespace just went)
+    counts as deleted. The lab's `delete_link` uses it too."""
     for index in ipr.link_lookup(ifname=name):
         try:
             ipr.link("del", index=index)
