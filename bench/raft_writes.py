@@ -9,6 +9,11 @@ in flight; the API run POSTs pods from concurrent clients spread over all three 
 (followers forward to the leader). API and raw rounds alternate and each rate is the
 median over the rounds (a shared machine swings a single run by 2x). The last line is
 `ratio=api/raw`.
+
+A third rate, the HTTP ceiling, is the same clients against three https servers that only
+parse each body and echo it back (no validation, no Raft): no API over HTTP can create
+faster than that on this machine, so `ceiling_ratio=ceiling/raw` is the highest ratio the
+machine allows (clients and servers share its cores).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+from aiohttp import web
 from pysyncobj import FAIL_REASON, SyncObj, replicated
 
 from raftkube.pki import ensure_cluster_pki
@@ -102,9 +108,41 @@ def measure_raw(seconds: float, in_flight: int, batch: bool) -> float:
             proc.wait(10)
 
 
+# -- the HTTP ceiling -----------------------------------------------------------------
+
+def echo_server(port: str, cert: str, key: str) -> None:
+    """An https server that answers a POSTed JSON object with itself (201), until terminated."""
+    async def echo(request: web.Request) -> web.Response:
+        return web.json_response(await request.json(), status=201)
+
+    app = web.Application()
+    app.router.add_post("/api/v1/namespaces/default/pods", echo)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    web.run_app(app, host="127.0.0.1", port=int(port), ssl_context=tls, access_log=None, print=None)
+
+
+def measure_ceiling(root: Path, seconds: float, clients: int) -> float:
+    """Creates per second the bench's clients reach against echo servers on the masters' certificates."""
+    inventory, ports = write_inventory(root)
+    pki = Path(f"{inventory}.pki")
+    procs = [subprocess.Popen([sys.executable, __file__, "--echo-server", str(api),
+                               str(pki / f"m{n}.crt"), str(pki / f"m{n}.key")])
+             for n, (api, _) in enumerate(ports, 1)]
+    try:
+        endpoints = [f"https://127.0.0.1:{api}" for api, _ in ports]
+        return asyncio.run(measure_api(endpoints, seconds, clients, f"{inventory}.ca.crt"))
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(15)
+
+
 # -- through the API ------------------------------------------------------------------
 
-def start_masters(root: Path) -> tuple[list[subprocess.Popen], list[str]]:
+def write_inventory(root: Path) -> tuple[Path, list[tuple[int, int]]]:
+    """A 3-master inventory on free loopback ports, its secrets and its PKI."""
     ports = [(free_port(), free_port()) for _ in range(3)]
     inventory = root / "inventory.ini"
     inventory.write_text("[masters]\n" + "".join(
@@ -116,6 +154,11 @@ def start_masters(root: Path) -> tuple[list[subprocess.Popen], list[str]]:
         secret.write_text(value + "\n")
         secret.chmod(0o600)
     ensure_cluster_pki(load_inventory(inventory))
+    return inventory, ports
+
+
+def start_masters(root: Path) -> tuple[list[subprocess.Popen], list[str]]:
+    inventory, ports = write_inventory(root)
     procs = [subprocess.Popen([sys.executable, "-m", "raftkube", "master", "-i", str(inventory),
                                "--name", f"m{n}", "--data-dir", str(root / f"m{n}")],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -187,15 +230,19 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=256, help="raw replicated calls in flight")
     parser.add_argument("--rounds", type=int, default=3, help="alternating API/raw rounds (at least 3); medians count")
     parser.add_argument("--raw-node", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--echo-server", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.raw_node:
         raw_node(args.raw_node[0], args.raw_node[1], args.raw_node[2:])
+        return
+    if args.echo_server:
+        echo_server(*args.echo_server)
         return
 
     if args.rounds < 3:
         parser.error("--rounds must be at least 3 (a median of fewer says little)")
     # The machine may be shared: each rate is the median of alternating rounds.
-    api_rates, raw_rates, cpu_shares = [], {True: [], False: []}, []
+    api_rates, raw_rates, ceiling_rates, cpu_shares = [], {True: [], False: []}, [], []
     for _ in range(args.rounds):
         with tempfile.TemporaryDirectory(prefix="raftkube-bench-") as root:
             procs, endpoints = start_masters(Path(root))
@@ -216,6 +263,8 @@ def main() -> None:
         # batching, so the raw rate is the better of the two settings.
         for batch in (True, False):
             raw_rates[batch].append(measure_raw(args.seconds, args.in_flight, batch))
+        with tempfile.TemporaryDirectory(prefix="raftkube-bench-") as root:
+            ceiling_rates.append(measure_ceiling(Path(root), args.seconds, args.clients))
     api = statistics.median(api_rates)
     raw = max(statistics.median(rates) for rates in raw_rates.values())
     print(f"api_creates_per_s={api:.0f} median of {', '.join(f'{r:.0f}' for r in api_rates)} "
@@ -227,7 +276,11 @@ def main() -> None:
     elapsed, used = cpu_shares[min(range(len(api_rates)), key=lambda i: abs(api_rates[i] - api))]
     print(f"api_cpu: masters {' + '.join(f'{u:.1f}' for u in used[:-1])} s, client {used[-1]:.1f} s "
           f"in {elapsed:.1f} s incl. warm-up, on {os.cpu_count()} cores (the rest: other processes or idle)")
+    ceiling = statistics.median(ceiling_rates)
+    print(f"http_ceiling_per_s={ceiling:.0f} median of {', '.join(f'{r:.0f}' for r in ceiling_rates)} "
+          f"(the same clients against 3 https servers that only parse and echo each body)")
     print(f"raw_median={raw:.0f} (the better setting's median)")
+    print(f"ceiling_ratio={ceiling / raw:.2f} (the highest ratio an API over HTTP reaches on this machine)")
     print(f"ratio={api / raw:.2f}")
 
 
