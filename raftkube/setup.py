@@ -40,6 +40,7 @@ from raftkube.remote.setup_master import (
     install_raftkube,
     master_config,
     master_log_tail,
+    master_running,
 )
 from raftkube.state.allocation import CLUSTER_CIDR, CLUSTER_CIDR_ANNOTATION, KUBE_DNS_IP
 from raftkube.state.quantity import parse_cpu, parse_memory
@@ -116,8 +117,8 @@ def setup_cluster(inventory_path: str | Path, echo: Callable[[str], None] = clic
             if masters:
                 wheelhouse = wheelhouse or Wheelhouse()
                 installed = _each(pool, masters, lambda p: _install(p, wheelhouse, progress), progress, failures)
-                _start_masters(inventory, [p for p in masters if p.host.name in installed], token, raft_secret,
-                               wheelhouse, prepared, progress, failures)
+                _start_masters(pool, inventory, [p for p in masters if p.host.name in installed], token,
+                               raft_secret, wheelhouse, prepared, progress, failures)
             if inventory.masters:
                 path, changed = write_kubeconfig(inventory, token)
                 if changed:
@@ -234,10 +235,11 @@ def _install(p: _Prepared, wheelhouse: Wheelhouse, progress: Progress) -> None:
     progress.step(p.host.name, install_raftkube(p.conn, p.host, wheelhouse))
 
 
-def _start_masters(inventory: Inventory, masters: list[_Prepared], token: str, raft_secret: str,
-                   wheelhouse: Wheelhouse, prepared: dict[str, _Prepared], progress: Progress,
+def _start_masters(pool: ThreadPoolExecutor, inventory: Inventory, masters: list[_Prepared], token: str,
+                   raft_secret: str, wheelhouse: Wheelhouse, prepared: dict[str, _Prepared], progress: Progress,
                    failures: dict[str, str]) -> None:
-    """One master at a time, waiting for a leader after each restart: an upgrade keeps quorum."""
+    """Start the masters; restart running ones one at a time, waiting for a leader after
+    each: an upgrade keeps quorum."""
     try:
         allowed = raft_firewall.master_addresses(inventory)
     except UserError as exc:
@@ -248,17 +250,27 @@ def _start_masters(inventory: Inventory, masters: list[_Prepared], token: str, r
     for m in inventory.masters:
         if m.name in prepared:
             allowed += raft_firewall.host_addresses(prepared[m.name].conn)
-    for i, p in enumerate(masters):
+
+    def start(p: _Prepared) -> bool:
+        raft_firewall.install(p.conn, p.host, allowed)
+        config = master_config(inventory, p.host, token, raft_secret, wheelhouse.digest)
+        message, restarted = ensure_master(p.conn, p.host, p.facts, config)
+        progress.step(p.host.name, message)
+        return restarted
+
+    # A master that is not running holds no vote to keep: those start together (on a new
+    # cluster, all of them). Running ones that need a restart go one at a time after.
+    running = _each(pool, masters, lambda p: master_running(p.conn, p.host, p.facts), progress, failures)
+    _each(pool, [p for p in masters if running.get(p.host.name) is False], start, progress, failures)
+    restarting = [p for p in masters if running.get(p.host.name)]
+    for i, p in enumerate(restarting):
         try:
-            raft_firewall.install(p.conn, p.host, allowed)
-            config = master_config(inventory, p.host, token, raft_secret, wheelhouse.digest)
-            message, restarted = ensure_master(p.conn, p.host, p.facts, config)
+            restarted = start(p)
         except UserError as exc:
             failures[p.host.name] = str(exc)
             progress.failed(p.host.name, str(exc))
             continue
-        progress.step(p.host.name, message)
-        if restarted and i + 1 < len(masters):
+        if restarted and i + 1 < len(restarting):
             _wait_for_leader(inventory, token, prepared, progress, member=p.host)
 
 

@@ -158,7 +158,7 @@ def install_raftkube(conn: fabric.Connection, host: Host, wheelhouse: Wheelhouse
         return f"raftkube {wheelhouse.version} already installed"
     # No mark: nothing, or what an interrupted run left; start over.
     run(conn, ["rm", "-rf", venv])
-    run(conn, [host.python, "-m", "venv", "--system-site-packages", venv], timeout=120)
+    _make_venv(conn, host, venv)
     wheel = wheelhouse.raftkube_wheel()
     here = f"{WHEELS}/{wheelhouse.digest[:16]}"
     upload(conn, f"{here}/{wheel.name}", file_chunks(wheel))
@@ -177,6 +177,23 @@ def install_raftkube(conn: fabric.Connection, host: Host, wheelhouse: Wheelhouse
     upload(conn, mark, wheelhouse.digest.encode() + b"\n")
     _remove_all_but(conn, WHEELS, Path(here).name)
     return f"raftkube {wheelhouse.version} installed" + (f" with {len(shipped)} dependency wheels" if shipped else "")
+
+
+def _make_venv(conn: fabric.Connection, host: Host, venv: str) -> None:
+    """A venv over the host's site-packages, with pip only if the host has none.
+
+    `venv` puts a copy of pip in every venv through ensurepip, which costs seconds of CPU
+    on each master; the host's own pip, seen through the system site-packages, installs
+    into the venv just as well.
+    """
+    run(conn, [host.python, "-m", "venv", "--system-site-packages", "--without-pip", venv], timeout=120)
+    if run(conn, [f"{venv}/bin/python", "-m", "pip", "--version"], check=False).exited == 0:
+        return
+    try:
+        run(conn, [f"{venv}/bin/python", "-m", "ensurepip", "--default-pip"], timeout=300)
+    except RemoteCommandFailed as exc:
+        raise InstallError(f"host {host.name}: {host.python} has neither pip nor ensurepip to install raftkube "
+                           f"with (install the python3-pip or python3-venv package there): {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -313,10 +330,11 @@ def ensure_master(conn: fabric.Connection, host: Host, facts: HostFacts, config:
     run(conn, ["chmod", "700", *private])
     if current != config.mark:
         upload(conn, REMOTE_KNOWN_HOSTS, config.known_hosts, 0o644)
+    running = master_running(conn, host, facts)
     if service_manager(host, facts) == "systemd":
-        message = _ensure_unit(conn, host, config.wheel_digest, changed)
+        message = _ensure_unit(conn, host, config.wheel_digest, changed, running)
     else:
-        message = _ensure_daemon(conn, changed)
+        message = _ensure_daemon(conn, changed, running)
     if current != config.mark:
         upload(conn, CONFIG_MARK, config.mark.encode() + b"\n")
     if changed:  # the master now runs from the current venv; older ones are unused
@@ -324,8 +342,14 @@ def ensure_master(conn: fabric.Connection, host: Host, facts: HostFacts, config:
     return message
 
 
-def _ensure_daemon(conn: fabric.Connection, changed: bool) -> tuple[str, bool]:
-    running = run(conn, ["sh", "-c", _RUNNING], check=False).exited == 0
+def master_running(conn: fabric.Connection, host: Host, facts: HostFacts) -> bool:
+    """Whether the host's master runs now (starting it again would be a restart)."""
+    if service_manager(host, facts) == "systemd":
+        return run(conn, ["systemctl", "is-active", "--quiet", UNIT_NAME], check=False).exited == 0
+    return run(conn, ["sh", "-c", _RUNNING], check=False).exited == 0
+
+
+def _ensure_daemon(conn: fabric.Connection, changed: bool, running: bool) -> tuple[str, bool]:
     if running and not changed:
         return "master already running", False
     if running:
@@ -334,16 +358,15 @@ def _ensure_daemon(conn: fabric.Connection, changed: bool) -> tuple[str, bool]:
     return ("master restarted with the new configuration", True) if running else ("master started", False)
 
 
-def _ensure_unit(conn: fabric.Connection, host: Host, digest: str, changed: bool) -> tuple[str, bool]:
+def _ensure_unit(conn: fabric.Connection, host: Host, digest: str, changed: bool, running: bool) -> tuple[str, bool]:
     if changed:
         upload(conn, UNIT_PATH, _unit(host, digest).encode(), 0o644)
         run(conn, ["systemctl", "daemon-reload"])
         run(conn, ["systemctl", "enable", UNIT_NAME])
-    active = run(conn, ["systemctl", "is-active", "--quiet", UNIT_NAME], check=False).exited == 0
-    if active and not changed:
+    if running and not changed:
         return "master already running", False
     run(conn, ["systemctl", "restart", UNIT_NAME], timeout=60)
-    return ("master restarted with the new configuration", True) if active else ("master started", False)
+    return ("master restarted with the new configuration", True) if running else ("master started", False)
 
 
 def master_log_tail(conn: fabric.Connection, host: Host, facts: HostFacts, lines: int = 5) -> str:
