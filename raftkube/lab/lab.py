@@ -14,6 +14,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 SUBNET_PREFIX = "10.213"  # 10.213.<lab index>.0/24; pod and service ranges stay clear of it
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,9}$")
 SSHD = "/usr/sbin/sshd"
+# sshd's own PATH for sessions (Debian's build).
+SESSION_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DOCKERD = "dockerd"
 
 
@@ -279,6 +282,9 @@ def _sshd_config(host: LabHost, host_dir: Path) -> str:
         "MaxSessions 64",
         "MaxStartups 64:30:128",
         "Subsystem sftp internal-sftp",
+        # The machine's python (the one running the lab, with raftkube's dependencies)
+        # first, as the machine's shell startup, which lab hosts do not read, would put it.
+        f"SetEnv PATH={Path(sys.executable).parent}:{SESSION_PATH}",
         "",
     ])
 

@@ -5,7 +5,10 @@ its own addresses (network namespace), its own `/var/lib/raftkube` (a mount name
 which that directory is the host's private one) and a way to pull its plug (every process
 it runs sits in one cgroup, so `kill_all` can freeze and kill them together, Docker's
 containers included, which dockerd puts below the same cgroup with `--cgroup-parent`).
-Everything else (python3, its site-packages, /usr) is the machine's own filesystem.
+Everything else (python3, its site-packages, /usr) is the machine's own filesystem,
+except root's shell startup file: this machine's (pyenv init and the like) would run at
+every SSH command, costing a fraction of a second each, and a rehash lock it leaves when
+a lab host is killed mid-command would stall every later SSH session on the machine.
 """
 
 import logging
@@ -25,6 +28,8 @@ CGROUP_CONTROLLERS = ("pids", "freezer")
 # What a real host has of its own and the machine's filesystem must not share between
 # lab hosts: raftkube's state, and /etc/docker (dockerd derives its engine ID from a key there).
 PRIVATE_DIRS = ("/var/lib/raftkube", "/etc/docker")
+# What a non-interactive SSH command's bash reads, shadowed by the host's own (empty).
+SHADOWED_FILES = ("/root/.bashrc",)
 
 
 class Sandbox:
@@ -55,9 +60,17 @@ class Sandbox:
             source = self.private_source(target)
             source.mkdir(parents=True, exist_ok=True)
             Path(target).mkdir(parents=True, exist_ok=True)
-            subprocess.run(["nsenter", f"--mount={self.mntns_path}", "mount", "--bind", str(source), target],
-                           check=True, capture_output=True, text=True)
+            self._bind(source, target)
+        for target in SHADOWED_FILES:
+            if Path(target).is_file():
+                own = self.host_dir / Path(target).name
+                own.write_text(f"# {self.host}'s own {target}, written by `raftkube lab up`: the machine's stays out.\n")
+                self._bind(own, target)
         subprocess.run(["nsenter", f"--uts={self.utsns_path}", "hostname", self.host], check=True)
+
+    def _bind(self, source: Path, target: str) -> None:
+        subprocess.run(["nsenter", f"--mount={self.mntns_path}", "mount", "--bind", str(source), target],
+                       check=True, capture_output=True, text=True)
 
     def private_source(self, target: str) -> Path:
         """Where this host's own copy of a PRIVATE_DIRS entry lives on the machine."""

@@ -55,6 +55,20 @@ def test_every_host_answers_ssh_with_the_lab_key_at_its_inventory_address(lab):
         assert result.stdout.strip() == name
 
 
+def test_ssh_commands_run_the_labs_python_without_the_machines_shell_startup(lab):
+    """A lab host is a separate machine: root's ~/.bashrc here (pyenv init, whose rehash
+    lock stalls every later session when a host is killed mid-command) stays out, and
+    python3 is the one running the lab, with raftkube's dependencies."""
+    result = ssh(lab, lab.host("node1").address, "echo $PATH; command -v python3; cat ~/.bashrc 2>/dev/null")
+    assert result.returncode == 0, result.stderr
+    path, python, *bashrc = result.stdout.splitlines()
+    assert path.split(":")[0] == str(Path(sys.executable).parent)
+    assert python == str(Path(sys.executable).parent / "python3")
+    if Path("/root/.bashrc").is_file():  # the machine has one to keep out
+        assert bashrc == ["# node1's own /root/.bashrc, written by `raftkube lab up`: the machine's stays out."]
+        assert Path("/root/.bashrc").read_text() != "\n".join(bashrc) + "\n"  # the machine's is untouched
+
+
 def test_ssh_refuses_a_key_that_is_not_the_labs(lab, tmp_path):
     other = tmp_path / "other_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
