@@ -112,7 +112,7 @@ def exec_(pod: str, command: tuple[str, ...], container: str | None, pass_stdin:
 def _session(ws, pass_stdin: bool, tty: bool) -> int:
     """Relay stdin to the command and its output back until its Status; its exit code."""
     stdin_fd = sys.stdin.fileno() if pass_stdin else None
-    restore = terminal = resized = stop_watching = None
+    restore = terminal = resized = stop_watching = size = None
     v5 = ws.protocol == PROTOCOLS[0]
     try:
         if tty and stdin_fd is not None and os.isatty(stdin_fd):
@@ -123,13 +123,17 @@ def _session(ws, pass_stdin: bool, tty: bool) -> int:
             restore = termios.tcgetattr(terminal)
             tty_mode.setraw(terminal)
             resized, stop_watching = _watch_resizes()
-            _send_size(ws, terminal)
+            size = _send_size(ws, terminal, None)
         while True:
             watched = [ws] + [fd for fd in (stdin_fd, resized) if fd is not None]
             readable = [ws] if ws.pending() else select.select(watched, [], [])[0]
             if resized is not None and resized in readable:
                 os.read(resized, 512)
-                _send_size(ws, terminal)
+            if terminal is not None and (resized in readable or stdin_fd in readable):
+                # Before any input, not only on SIGWINCH: a resize and the keys typed
+                # after it can wake this loop together, the signal noted only after the
+                # input was read, and the command must see the new size first.
+                size = _send_size(ws, terminal, size)
             if stdin_fd is not None and stdin_fd in readable:
                 chunk = os.read(stdin_fd, 65536)
                 if chunk:
@@ -158,9 +162,12 @@ def _session(ws, pass_stdin: bool, tty: bool) -> int:
             stop_watching()
 
 
-def _send_size(ws, terminal: int) -> None:
+def _send_size(ws, terminal: int, sent: os.terminal_size | None) -> os.terminal_size:
+    """Send the terminal's size unless it is `sent` (the last one sent); the size now."""
     size = os.get_terminal_size(terminal)
-    ws.send(bytes([RESIZE]) + json.dumps({"Width": size.columns, "Height": size.lines}).encode())
+    if size != sent:
+        ws.send(bytes([RESIZE]) + json.dumps({"Width": size.columns, "Height": size.lines}).encode())
+    return size
 
 
 def _watch_resizes() -> tuple[int, Callable[[], None]]:

@@ -141,3 +141,52 @@ def test_exit_codes_from_the_status_channel():
         exit_code_of(b'{"status": "Failure", "reason": "InternalError", "message": "container not found"}')
     with pytest.raises(UserError, match="unreadable"):
         exit_code_of(b"{")
+
+
+def test_exec_sends_a_resize_before_the_keys_typed_after_it(monkeypatch):
+    """A resize and the keys typed after it can wake the session loop together, its
+    SIGWINCH noted only after the keys were read (here never: the pty is not this
+    process's terminal): the command must still get the new size before the keys."""
+    import fcntl
+    import json
+    import os
+    import pty
+    import sys
+    import termios
+
+    from raftkube.client import pod_commands
+    from raftkube.client.websocket import WebSocket
+
+    def set_size(fd: int, rows: int, columns: int) -> None:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+    master, slave = pty.openpty()
+    set_size(slave, 24, 80)
+    ours, theirs = socket.socketpair()
+    frames: list[bytes] = []
+
+    def server() -> None:
+        reader = FrameReader()
+        while data := theirs.recv(65536):
+            reader.feed(data)
+            for _, payload in reader.messages():
+                frames.append(payload)
+                if len(frames) == 1:  # the session's first size: now resize, then type
+                    set_size(master, 33, 111)
+                    os.write(master, b"x")
+                elif payload[:1] == bytes([pod_commands.STDIN]):
+                    theirs.sendall(encode_frame(bytes([pod_commands.ERROR]) + b'{"status": "Success"}'))
+
+    thread = threading.Thread(target=server, daemon=True)
+    thread.start()
+    monkeypatch.setattr(sys, "stdin", os.fdopen(slave, "rb", buffering=0))
+    try:
+        assert pod_commands._session(WebSocket(ours, pod_commands.PROTOCOLS[0]), True, True) == 0
+    finally:
+        ours.close()
+        thread.join(5)
+        os.close(master)
+    sizes = [json.loads(f[1:]) for f in frames if f[0] == pod_commands.RESIZE]
+    assert sizes == [{"Width": 80, "Height": 24}, {"Width": 111, "Height": 33}]
+    assert frames.index(bytes([pod_commands.STDIN]) + b"x") > frames.index(
+        bytes([pod_commands.RESIZE]) + json.dumps({"Width": 111, "Height": 33}).encode())
