@@ -251,21 +251,24 @@ def _start_masters(pool: ThreadPoolExecutor, inventory: Inventory, masters: list
         if m.name in prepared:
             allowed += raft_firewall.host_addresses(prepared[m.name].conn)
 
-    def start(p: _Prepared) -> bool:
+    def start(p: _Prepared, running: bool) -> bool:
         raft_firewall.install(p.conn, p.host, allowed)
         config = master_config(inventory, p.host, token, raft_secret, wheelhouse.digest)
-        message, restarted = ensure_master(p.conn, p.host, p.facts, config)
+        message, restarted = ensure_master(p.conn, p.host, p.facts, config, running)
         progress.step(p.host.name, message)
         return restarted
 
     # A master that is not running holds no vote to keep: those start together (on a new
-    # cluster, all of them). Running ones that need a restart go one at a time after.
+    # cluster, all of them). Running ones that need a restart go one at a time after,
+    # each once the one before has rejoined. (Asked once: a master found stopped is
+    # started, never restarted, within the parallel batch.)
     running = _each(pool, masters, lambda p: master_running(p.conn, p.host, p.facts), progress, failures)
-    _each(pool, [p for p in masters if running.get(p.host.name) is False], start, progress, failures)
+    _each(pool, [p for p in masters if running.get(p.host.name) is False], lambda p: start(p, False),
+          progress, failures)
     restarting = [p for p in masters if running.get(p.host.name)]
     for i, p in enumerate(restarting):
         try:
-            restarted = start(p)
+            restarted = start(p, True)
         except UserError as exc:
             failures[p.host.name] = str(exc)
             progress.failed(p.host.name, str(exc))

@@ -164,7 +164,10 @@ def _session(ws, pass_stdin: bool, tty: bool) -> int:
 
 def _send_size(ws, terminal: int, sent: os.terminal_size | None) -> os.terminal_size:
     """Send the terminal's size unless it is `sent` (the last one sent); the size now."""
-    size = os.get_terminal_size(terminal)
+    try:
+        size = os.get_terminal_size(terminal)
+    except OSError:  # the terminal hung up: its input ends, the command's status still comes
+        return sent
     if size != sent:
         ws.send(bytes([RESIZE]) + json.dumps({"Width": size.columns, "Height": size.lines}).encode())
     return size

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 SUBNET_PREFIX = "10.213"  # 10.213.<lab index>.0/24; pod and service ranges stay clear of it
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,9}$")
 SSHD = "/usr/sbin/sshd"
-# sshd's own PATH for sessions (Debian's build).
+# What Debian's sshd gives root's sessions as PATH, after the lab's python.
 SESSION_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DOCKERD = "dockerd"
 
@@ -284,7 +284,7 @@ def _sshd_config(host: LabHost, host_dir: Path) -> str:
         "Subsystem sftp internal-sftp",
         # The machine's python (the one running the lab, with raftkube's dependencies)
         # first, as the machine's shell startup, which lab hosts do not read, would put it.
-        f"SetEnv PATH={Path(sys.executable).parent}:{SESSION_PATH}",
+        f'SetEnv "PATH={Path(sys.executable).parent}:{SESSION_PATH}"',
         "",
     ])
 

@@ -158,14 +158,20 @@ def install_raftkube(conn: fabric.Connection, host: Host, wheelhouse: Wheelhouse
         return f"raftkube {wheelhouse.version} already installed"
     # No mark: nothing, or what an interrupted run left; start over.
     run(conn, ["rm", "-rf", venv])
-    _make_venv(conn, host, venv)
+    own_pip = _make_venv(conn, host, venv)
     wheel = wheelhouse.raftkube_wheel()
     here = f"{WHEELS}/{wheelhouse.digest[:16]}"
     upload(conn, f"{here}/{wheel.name}", file_chunks(wheel))
     pip = [f"{venv}/bin/python", "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-index", "--find-links", here]
     # Dependencies: those in the host's site-packages satisfy pip; ship wheels only if some are missing.
     shipped = []
-    if run(conn, [*pip, f"{here}/{wheel.name}"], timeout=300, check=False).exited != 0:
+    installed = run(conn, [*pip, f"{here}/{wheel.name}"], timeout=300, check=False).exited == 0
+    if not installed and not own_pip:
+        # The host's pip may be one for another Python or too old for these wheels: the
+        # venv's own (ensurepip's) gets a try before wheels are built and shipped.
+        _ensure_pip(conn, host, venv)
+        installed = run(conn, [*pip, f"{here}/{wheel.name}"], timeout=300, check=False).exited == 0
+    if not installed:
         shipped = wheelhouse.dependency_wheels()
         for dep in shipped:
             upload(conn, f"{here}/{dep.name}", file_chunks(dep))
@@ -179,8 +185,9 @@ def install_raftkube(conn: fabric.Connection, host: Host, wheelhouse: Wheelhouse
     return f"raftkube {wheelhouse.version} installed" + (f" with {len(shipped)} dependency wheels" if shipped else "")
 
 
-def _make_venv(conn: fabric.Connection, host: Host, venv: str) -> None:
-    """A venv over the host's site-packages, with pip only if the host has none.
+def _make_venv(conn: fabric.Connection, host: Host, venv: str) -> bool:
+    """A venv over the host's site-packages, with pip only if the host has none; whether
+    the venv has a pip of its own.
 
     `venv` puts a copy of pip in every venv through ensurepip, which costs seconds of CPU
     on each master; the host's own pip, seen through the system site-packages, installs
@@ -188,7 +195,12 @@ def _make_venv(conn: fabric.Connection, host: Host, venv: str) -> None:
     """
     run(conn, [host.python, "-m", "venv", "--system-site-packages", "--without-pip", venv], timeout=120)
     if run(conn, [f"{venv}/bin/python", "-m", "pip", "--version"], check=False).exited == 0:
-        return
+        return False
+    _ensure_pip(conn, host, venv)
+    return True
+
+
+def _ensure_pip(conn: fabric.Connection, host: Host, venv: str) -> None:
     try:
         run(conn, [f"{venv}/bin/python", "-m", "ensurepip", "--default-pip"], timeout=300)
     except RemoteCommandFailed as exc:
@@ -315,9 +327,11 @@ def chosen_service_manager(host: Host) -> str | None:
     return chosen
 
 
-def ensure_master(conn: fabric.Connection, host: Host, facts: HostFacts, config: MasterConfig) -> tuple[str, bool]:
+def ensure_master(conn: fabric.Connection, host: Host, facts: HostFacts, config: MasterConfig,
+                  running: bool | None = None) -> tuple[str, bool]:
     """Ship the master's files and (re)start it when they changed; leave a running one alone.
 
+    `running` is whether the master runs (`master_running`), when the caller already asked.
     Returns the line to show and whether a running master was restarted.
     """
     current = run(conn, ["cat", CONFIG_MARK], check=False).stdout.strip()
@@ -330,7 +344,8 @@ def ensure_master(conn: fabric.Connection, host: Host, facts: HostFacts, config:
     run(conn, ["chmod", "700", *private])
     if current != config.mark:
         upload(conn, REMOTE_KNOWN_HOSTS, config.known_hosts, 0o644)
-    running = master_running(conn, host, facts)
+    if running is None:
+        running = master_running(conn, host, facts)
     if service_manager(host, facts) == "systemd":
         message = _ensure_unit(conn, host, config.wheel_digest, changed, running)
     else:

@@ -1,11 +1,18 @@
 """The exec websocket client: RFC 6455 framing and handshake, and exec's exit status."""
 
+import fcntl
+import json
+import os
+import pty
 import socket
 import struct
+import sys
+import termios
 import threading
 
 import pytest
 
+from raftkube.client import pod_commands
 from raftkube.client.pod_commands import exit_code_of
 from raftkube.client.websocket import (
     BINARY,
@@ -16,6 +23,7 @@ from raftkube.client.websocket import (
     TEXT,
     FrameReader,
     HandshakeRefused,
+    WebSocket,
     WebSocketError,
     accept_for,
     encode_frame,
@@ -147,16 +155,6 @@ def test_exec_sends_a_resize_before_the_keys_typed_after_it(monkeypatch):
     """A resize and the keys typed after it can wake the session loop together, its
     SIGWINCH noted only after the keys were read (here never: the pty is not this
     process's terminal): the command must still get the new size before the keys."""
-    import fcntl
-    import json
-    import os
-    import pty
-    import sys
-    import termios
-
-    from raftkube.client import pod_commands
-    from raftkube.client.websocket import WebSocket
-
     def set_size(fd: int, rows: int, columns: int) -> None:
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
 
@@ -167,25 +165,29 @@ def test_exec_sends_a_resize_before_the_keys_typed_after_it(monkeypatch):
 
     def server() -> None:
         reader = FrameReader()
-        while data := theirs.recv(65536):
-            reader.feed(data)
-            for _, payload in reader.messages():
-                frames.append(payload)
-                if len(frames) == 1:  # the session's first size: now resize, then type
-                    set_size(master, 33, 111)
-                    os.write(master, b"x")
-                elif payload[:1] == bytes([pod_commands.STDIN]):
-                    theirs.sendall(encode_frame(bytes([pod_commands.ERROR]) + b'{"status": "Success"}'))
+        try:
+            while data := theirs.recv(65536):
+                reader.feed(data)
+                for _, payload in reader.messages():
+                    frames.append(payload)
+                    if len(frames) == 1:  # the session's first size: now resize, then type
+                        set_size(master, 33, 111)
+                        os.write(master, b"x")
+                    elif payload[:1] == bytes([pod_commands.STDIN]):
+                        theirs.sendall(encode_frame(bytes([pod_commands.ERROR]) + b'{"status": "Success"}'))
+        finally:
+            theirs.close()  # the session ends, never waits forever
 
     thread = threading.Thread(target=server, daemon=True)
     thread.start()
-    monkeypatch.setattr(sys, "stdin", os.fdopen(slave, "rb", buffering=0))
-    try:
-        assert pod_commands._session(WebSocket(ours, pod_commands.PROTOCOLS[0]), True, True) == 0
-    finally:
-        ours.close()
-        thread.join(5)
-        os.close(master)
+    with os.fdopen(slave, "rb", buffering=0) as stdin:
+        monkeypatch.setattr(sys, "stdin", stdin)
+        try:
+            assert pod_commands._session(WebSocket(ours, pod_commands.PROTOCOLS[0]), True, True) == 0
+        finally:
+            ours.close()
+            thread.join(5)
+            os.close(master)
     sizes = [json.loads(f[1:]) for f in frames if f[0] == pod_commands.RESIZE]
     assert sizes == [{"Width": 80, "Height": 24}, {"Width": 111, "Height": 33}]
     assert frames.index(bytes([pod_commands.STDIN]) + b"x") > frames.index(
