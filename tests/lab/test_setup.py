@@ -180,6 +180,28 @@ def test_upgrade_restarts_masters_one_at_a_time(lab, first_run, wheelhouse):
     assert api(lab, "get", "/api/v1/nodes/node1")["metadata"]["name"] == "node1"
 
 
+def test_a_stopped_master_starts_first_and_the_running_ones_restart_one_at_a_time(lab, first_run, wheelhouse):
+    """A master that is down holds no vote to keep: setup starts it at once, then restarts
+    the running ones one at a time, each once the one before has rejoined."""
+    stopped = lab.exec("master3", ["sh", "-c", "kill $(cat /var/lib/raftkube/master/master.pid)"])
+    assert stopped.returncode == 0
+    upgrade = copy.copy(wheelhouse)
+    upgrade.digest = hashlib.sha256(b"a build after that " + wheelhouse.digest.encode()).hexdigest()
+    lines: list[str] = []
+    setup_cluster(lab.inventory_path, lines.append, wheelhouse=upgrade)
+    starts = [line for line in lines if "master started" in line or "restarted" in line or "rejoined" in line]
+    assert starts == [
+        "master3: master started",
+        "master1: master restarted with the new configuration", starts[2],
+        "master2: master restarted with the new configuration",
+    ], lines
+    assert starts[2].startswith("master1: rejoined, leader ")
+    for master in ("master1", "master2", "master3"):
+        venvs = lab.exec(master, ["ls", "/var/lib/raftkube/venvs"], capture_output=True, text=True).stdout.split()
+        assert venvs == [upgrade.digest[:16]], master
+    assert api(lab, "get", "/api/v1/nodes/node1")["metadata"]["name"] == "node1"
+
+
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 
