@@ -39,6 +39,13 @@ WATCHDOG_PERIOD = 0.05
 RECONNECT_MAX = 3.0
 # How often a master looks for node connections to reopen (each waits out its back-off).
 STANDBY_PERIOD = 1.0
+# A controller that fails ends every loop of its term (crash-only: the next start
+# rebuilds them all from the replicated state). The first restart is at once, the next
+# ones back off up to RESTART_MAX, so one that fails at every start cannot spin; loops
+# that ran RESTART_RESET without a failure start again at once.
+RESTART_FIRST = 0.5
+RESTART_MAX = 30.0
+RESTART_RESET = 60.0
 
 
 class Loops:
@@ -90,11 +97,21 @@ class Loops:
                 self._pool, self._executor = await asyncio.get_running_loop().run_in_executor(None, self._open_hosts)
                 standby = [asyncio.create_task(self._keep_connected(name), name=f"standby-{name}")
                            for name in self._pool.names]
+            failures = 0
             while True:
                 if not self._store.is_leader:
                     await asyncio.sleep(WATCHDOG_PERIOD)
                     continue
-                await self._lead(committer)
+                started = time.monotonic()
+                if not await self._lead(committer):
+                    failures = 0
+                    continue
+                failures = 1 if time.monotonic() - started >= RESTART_RESET else failures + 1
+                if failures > 1:
+                    delay = min(RESTART_FIRST * 2 ** min(failures - 2, 10), RESTART_MAX)
+                    logger.warning("%s: the loops failed %d times in a row; starting them again in %.1fs",
+                                   self._holder, failures, delay)
+                    await asyncio.sleep(delay)
         finally:
             for task in standby:
                 task.cancel()
@@ -113,13 +130,14 @@ class Loops:
             return False
         return lease.renewed(sent, result, self._store.term)
 
-    async def _lead(self, committer: Committer) -> None:
+    async def _lead(self, committer: Committer) -> bool:
+        """Run the loops while this master holds the lease; whether a controller failed."""
         term = self._store.term
         lease = lease_timing.Lease(term, self._holder)
         self._lease = lease
         if not await self._renew(committer, lease):
             await asyncio.sleep(lease_timing.RENEW_EVERY)
-            return
+            return False
         # Our renewal committed, so every entry before it is applied here: the previous
         # holder's last renewal too, even one it committed just before it died.
         lease.previous_holder_seen(self._sightings.others_last(self._holder, term))
@@ -129,13 +147,19 @@ class Loops:
         try:
             while not lease.may_start(time.monotonic()):
                 if not self.holds_lease():
-                    return
+                    return False
                 await asyncio.sleep(WATCHDOG_PERIOD)
             logger.warning("%s leads in term %d: starting the loops", self._holder, term)
-            context = await self._start(term)
+            try:
+                context = await self._start(term)
+            except Exception:
+                logger.exception("%s: the loops of term %d failed to start", self._holder, term)
+                self._cache.clear_handlers()  # those of the controllers set up before the failure
+                return True
             tasks = [asyncio.create_task(self._run_controller(c), name=f"loop-{c.name}") for c in context["controllers"]]
             while self.holds_lease() and not any(task.done() for task in tasks):
                 await asyncio.sleep(WATCHDOG_PERIOD)
+            return any(task.done() and not task.cancelled() and task.exception() is not None for task in tasks)
         finally:
             if context is not None:
                 logger.warning("%s: stopping the loops of term %d (lease %s)", self._holder, term,
@@ -169,6 +193,10 @@ class Loops:
             await controller.run()
         except Fenced:
             logger.warning("%s fenced", controller.name)
+        except Exception:
+            logger.exception("%s failed: every loop of the term stops and starts again from the replicated state",
+                             controller.name)
+            raise
 
     async def _start(self, term: int) -> dict:
         cache = self._cache
