@@ -97,16 +97,16 @@ class Loops:
                 self._pool, self._executor = await asyncio.get_running_loop().run_in_executor(None, self._open_hosts)
                 standby = [asyncio.create_task(self._keep_connected(name), name=f"standby-{name}")
                            for name in self._pool.names]
-            failures = 0
+            failures, failed_term = 0, None
             while True:
                 if not self._store.is_leader:
                     await asyncio.sleep(WATCHDOG_PERIOD)
                     continue
-                started = time.monotonic()
+                started, term = time.monotonic(), self._store.term
                 if not await self._lead(committer):
-                    failures = 0
                     continue
-                failures = 1 if time.monotonic() - started >= RESTART_RESET else failures + 1
+                fresh = term != failed_term or time.monotonic() - started >= RESTART_RESET
+                failures, failed_term = 1 if fresh else failures + 1, term
                 if failures > 1:
                     delay = min(RESTART_FIRST * 2 ** min(failures - 2, 10), RESTART_MAX)
                     logger.warning("%s: the loops failed %d times in a row; starting them again in %.1fs",
@@ -131,7 +131,8 @@ class Loops:
         return lease.renewed(sent, result, self._store.term)
 
     async def _lead(self, committer: Committer) -> bool:
-        """Run the loops while this master holds the lease; whether a controller failed."""
+        """Run the loops while this master holds the lease; whether they ended otherwise
+        (a controller failed or stopped while the lease was still held)."""
         term = self._store.term
         lease = lease_timing.Lease(term, self._holder)
         self._lease = lease
@@ -154,12 +155,11 @@ class Loops:
                 context = await self._start(term)
             except Exception:
                 logger.exception("%s: the loops of term %d failed to start", self._holder, term)
-                self._cache.clear_handlers()  # those of the controllers set up before the failure
                 return True
             tasks = [asyncio.create_task(self._run_controller(c), name=f"loop-{c.name}") for c in context["controllers"]]
             while self.holds_lease() and not any(task.done() for task in tasks):
                 await asyncio.sleep(WATCHDOG_PERIOD)
-            return any(task.done() and not task.cancelled() and task.exception() is not None for task in tasks)
+            return self.holds_lease()  # so a controller ended on its own
         finally:
             if context is not None:
                 logger.warning("%s: stopping the loops of term %d (lease %s)", self._holder, term,
@@ -169,8 +169,7 @@ class Loops:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(renewer, *tasks, return_exceptions=True)
-            if context is not None:
-                context["cache"].clear_handlers()
+            self._cache.clear_handlers()  # the term's controllers', also of a start that failed
             self.context = None
 
     async def _keep_renewing(self, committer: Committer, lease: lease_timing.Lease) -> None:
@@ -193,6 +192,9 @@ class Loops:
             await controller.run()
         except Fenced:
             logger.warning("%s fenced", controller.name)
+        except UserError as exc:  # an expected failure (a conflict, no quorum): one line
+            logger.warning("%s ended: %s; every loop of the term stops and starts again", controller.name, exc)
+            raise
         except Exception:
             logger.exception("%s failed: every loop of the term stops and starts again from the replicated state",
                              controller.name)
@@ -210,7 +212,7 @@ class Loops:
         for controller in controllers:
             controller.setup()
         self.context = ctx
-        return {"cache": cache, "controllers": controllers}
+        return {"controllers": controllers}
 
     def _masters_heard(self, silence: float) -> dict[str, bool]:
         """Each master's address -> whether this replica heard from it over Raft within
