@@ -267,12 +267,7 @@ def _start_masters(pool: ThreadPoolExecutor, inventory: Inventory, masters: list
           progress, failures)
     restarting = [p for p in masters if running.get(p.host.name)]
     for i, p in enumerate(restarting):
-        try:
-            restarted = start(p, True)
-        except UserError as exc:
-            failures[p.host.name] = str(exc)
-            progress.failed(p.host.name, str(exc))
-            continue
+        restarted = _each(pool, [p], lambda p: start(p, True), progress, failures).get(p.host.name)
         if restarted and i + 1 < len(restarting):
             _wait_for_leader(inventory, token, prepared, progress, member=p.host)
 

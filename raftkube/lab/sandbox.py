@@ -28,7 +28,7 @@ CGROUP_CONTROLLERS = ("pids", "freezer")
 # What a real host has of its own and the machine's filesystem must not share between
 # lab hosts: raftkube's state, and /etc/docker (dockerd derives its engine ID from a key there).
 PRIVATE_DIRS = ("/var/lib/raftkube", "/etc/docker")
-# What a non-interactive SSH command's bash reads, shadowed by the host's own (empty).
+# What a non-interactive SSH command's bash reads, shadowed by the host's own (a comment line).
 SHADOWED_FILES = ("/root/.bashrc",)
 
 

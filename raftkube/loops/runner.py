@@ -144,7 +144,7 @@ class Loops:
         lease.previous_holder_seen(self._sightings.others_last(self._holder, term))
         renewer = asyncio.create_task(self._keep_renewing(committer, lease))
         tasks: list[asyncio.Task] = []
-        context = None
+        controllers = None
         try:
             while not lease.may_start(time.monotonic()):
                 if not self.holds_lease():
@@ -152,16 +152,16 @@ class Loops:
                 await asyncio.sleep(WATCHDOG_PERIOD)
             logger.warning("%s leads in term %d: starting the loops", self._holder, term)
             try:
-                context = await self._start(term)
+                controllers = await self._start(term)
             except Exception:
                 logger.exception("%s: the loops of term %d failed to start", self._holder, term)
                 return True
-            tasks = [asyncio.create_task(self._run_controller(c), name=f"loop-{c.name}") for c in context["controllers"]]
+            tasks = [asyncio.create_task(self._run_controller(c), name=f"loop-{c.name}") for c in controllers]
             while self.holds_lease() and not any(task.done() for task in tasks):
                 await asyncio.sleep(WATCHDOG_PERIOD)
             return self.holds_lease()  # so a controller ended on its own
         finally:
-            if context is not None:
+            if controllers is not None:
                 logger.warning("%s: stopping the loops of term %d (lease %s)", self._holder, term,
                                "held" if self.holds_lease() else "lost")
             self._lease = None
@@ -200,7 +200,7 @@ class Loops:
                              controller.name)
             raise
 
-    async def _start(self, term: int) -> dict:
+    async def _start(self, term: int) -> list:
         cache = self._cache
         cache.pump()  # everything applied so far, before the controllers look
         ctx = LoopContext(holder=self._holder, term=term, cache=cache, committer=Committer(self._store),
@@ -212,7 +212,7 @@ class Loops:
         for controller in controllers:
             controller.setup()
         self.context = ctx
-        return {"controllers": controllers}
+        return controllers
 
     def _masters_heard(self, silence: float) -> dict[str, bool]:
         """Each master's address -> whether this replica heard from it over Raft within

@@ -165,12 +165,16 @@ def install_raftkube(conn: fabric.Connection, host: Host, wheelhouse: Wheelhouse
     pip = [f"{venv}/bin/python", "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-index", "--find-links", here]
     # Dependencies: those in the host's site-packages satisfy pip; ship wheels only if some are missing.
     shipped = []
-    installed = run(conn, [*pip, f"{here}/{wheel.name}"], timeout=300, check=False).exited == 0
+
+    def installs() -> bool:
+        return run(conn, [*pip, f"{here}/{wheel.name}"], timeout=300, check=False).exited == 0
+
+    installed = installs()
     if not installed and not own_pip:
         # The host's pip may be one for another Python or too old for these wheels: the
         # venv's own (ensurepip's) gets a try before wheels are built and shipped.
         _ensure_pip(conn, host, venv)
-        installed = run(conn, [*pip, f"{here}/{wheel.name}"], timeout=300, check=False).exited == 0
+        installed = installs()
     if not installed:
         shipped = wheelhouse.dependency_wheels()
         for dep in shipped:
@@ -328,10 +332,10 @@ def chosen_service_manager(host: Host) -> str | None:
 
 
 def ensure_master(conn: fabric.Connection, host: Host, facts: HostFacts, config: MasterConfig,
-                  running: bool | None = None) -> tuple[str, bool]:
+                  running: bool) -> tuple[str, bool]:
     """Ship the master's files and (re)start it when they changed; leave a running one alone.
 
-    `running` is whether the master runs (`master_running`), when the caller already asked.
+    `running` is whether the master runs, as `master_running` found before.
     Returns the line to show and whether a running master was restarted.
     """
     current = run(conn, ["cat", CONFIG_MARK], check=False).stdout.strip()
@@ -344,8 +348,6 @@ def ensure_master(conn: fabric.Connection, host: Host, facts: HostFacts, config:
     run(conn, ["chmod", "700", *private])
     if current != config.mark:
         upload(conn, REMOTE_KNOWN_HOSTS, config.known_hosts, 0o644)
-    if running is None:
-        running = master_running(conn, host, facts)
     if service_manager(host, facts) == "systemd":
         message = _ensure_unit(conn, host, config.wheel_digest, changed, running)
     else:
